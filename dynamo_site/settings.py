@@ -1,0 +1,121 @@
+"""Django settings for Dynamo: one file, driven by DYNAMO_* environment variables.
+
+A server configuration file (DYNAMO_CONFIG, or `runserver_dynamo --config`) can provide the same
+values in its [server] and [web] sections; the environment overrides it. See .env.example.
+"""
+import os
+import secrets
+from pathlib import Path
+
+from dynamo_site import config
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+INI = config.load_ini(os.environ.get('DYNAMO_CONFIG'))
+
+
+def env(name, default=None):
+    return config.get(name, INI, default)
+
+
+VAR_DIR = Path(env('DYNAMO_VAR_DIR', str(BASE_DIR / 'var')))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _secret_key():
+    key = env('DYNAMO_SECRET_KEY')
+    if key:
+        return key
+    path = VAR_DIR / 'secret_key'   # development default: generated once, never committed
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+DEBUG = env('DYNAMO_DEBUG', '0').lower() in ('1', 'true', 'yes', 'on')
+ALLOWED_HOSTS = config.split_list(env('DYNAMO_ALLOWED_HOSTS', '*'))
+
+INSTALLED_APPS = [
+    'django.contrib.admin',
+    'django.contrib.auth',
+    'django.contrib.contenttypes',
+    'django.contrib.sessions',
+    'django.contrib.messages',
+    'django.contrib.staticfiles',
+    'rest_framework',
+    'inventory',
+    'execution',
+    'webmodules',
+]
+
+MIDDLEWARE = [
+    'django.middleware.security.SecurityMiddleware',
+    'whitenoise.middleware.WhiteNoiseMiddleware',
+    'django.contrib.sessions.middleware.SessionMiddleware',
+    'django.middleware.common.CommonMiddleware',
+    'django.middleware.csrf.CsrfViewMiddleware',
+    'django.contrib.auth.middleware.AuthenticationMiddleware',
+    'django.contrib.messages.middleware.MessageMiddleware',
+    'django.middleware.clickjacking.XFrameOptionsMiddleware',
+]
+
+ROOT_URLCONF = 'dynamo_site.urls'
+WSGI_APPLICATION = 'dynamo_site.wsgi.application'
+
+TEMPLATES = [{
+    'BACKEND': 'django.template.backends.django.DjangoTemplates',
+    'DIRS': [],
+    'APP_DIRS': True,
+    'OPTIONS': {'context_processors': [
+        'django.template.context_processors.request',
+        'django.contrib.auth.context_processors.auth',
+        'django.contrib.messages.context_processors.messages',
+    ]},
+}]
+
+DATABASES = {'default': config.database_from_url(env('DYNAMO_DB_URL'), str(VAR_DIR))}
+DEFAULT_AUTO_FIELD = 'django.db.models.BigAutoField'
+
+AUTH_PASSWORD_VALIDATORS = [
+    {'NAME': 'django.contrib.auth.password_validation.MinimumLengthValidator'},
+]
+
+LANGUAGE_CODE = 'en-us'
+TIME_ZONE = 'UTC'
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = '/static/'
+STATIC_ROOT = VAR_DIR / 'static'
+STATIC_ROOT.mkdir(exist_ok=True)
+WHITENOISE_USE_FINDERS = True        # serve admin and module assets without collectstatic
+WHITENOISE_AUTOREFRESH = DEBUG
+
+REST_FRAMEWORK = {
+    'DEFAULT_RENDERER_CLASSES': ['rest_framework.renderers.JSONRenderer',
+                                 'rest_framework.renderers.BrowsableAPIRenderer'],
+    'UNAUTHENTICATED_USER': None,
+}
+
+# Dynamo server
+DYNAMO_BIND = env('DYNAMO_BIND', '127.0.0.1:8000')
+DYNAMO_FILE_CACHE_BLOCKS = int(env('DYNAMO_FILE_CACHE_BLOCKS', '1000'))
+DYNAMO_HEARTBEAT_TIMEOUT = 15.0          # seconds without heartbeat before a server counts as gone
+DYNAMO_LOG_LEVEL = env('DYNAMO_LOG_LEVEL', 'INFO').upper()
+
+# Celery (policies arrive later); the server itself never needs a broker
+CELERY_BROKER_URL = env('DYNAMO_CELERY_BROKER', 'redis://127.0.0.1:6379/0')
+CELERY_TASK_ALWAYS_EAGER = False
+
+LOGGING = {
+    'version': 1,
+    'disable_existing_loggers': False,
+    'formatters': {'plain': {'format': '%(asctime)s %(levelname)s %(name)s %(message)s'}},
+    'handlers': {'console': {'class': 'logging.StreamHandler', 'formatter': 'plain'}},
+    'root': {'handlers': ['console'], 'level': 'WARNING'},
+    'loggers': {
+        'dynamo': {'handlers': ['console'], 'level': DYNAMO_LOG_LEVEL, 'propagate': False},
+        'cheroot': {'handlers': ['console'], 'level': 'WARNING', 'propagate': False},
+    },
+}

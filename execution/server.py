@@ -1,0 +1,114 @@
+"""The Dynamo server loop: load the RAM image, serve HTTP from it, apply queued writes in order.
+
+It does not parse arguments or install signal handlers (the command does), and it never lets a
+bad request or a database hiccup take the process down.
+"""
+import logging
+import threading
+import time
+
+from django.db import close_old_connections, connection
+
+from execution import services
+from execution.http import HttpServer
+from execution.models import ServerState
+from execution.runtime import RUNTIME
+from inventory import services as inventory_services
+from inventory import store
+from inventory.objects import ObjectError
+
+log = logging.getLogger('dynamo.server')
+
+
+class DynamoServer:
+    def __init__(self, *, bind, stop_event=None, poll_interval=0.1, heartbeat_interval=2.0):
+        self.bind = bind
+        self.stop_event = stop_event or threading.Event()
+        self.poll_interval = poll_interval
+        self.heartbeat_interval = heartbeat_interval
+        self.http = None
+        self.record = None
+
+    def run(self):
+        self.record = services.server_register(bind=self.bind)
+        RUNTIME.server_id = self.record.id
+        host, _, port = self.bind.rpartition(':')
+        self.http = HttpServer(host or '127.0.0.1', int(port))
+        self.http.start()
+        log.info('serving HTTP on http://%s (inventory loading)', self.bind)
+        try:
+            self._load()
+            services.server_heartbeat(server_id=self.record.id, state=ServerState.ONLINE,
+                                      seq=RUNTIME.inventory.seq)
+            log.info('server online at seq %d', RUNTIME.inventory.seq)
+            self._loop()
+        finally:
+            log.info('shutting down')
+            self.http.stop()
+            try:
+                services.server_unregister(server_id=self.record.id)
+            except Exception:  # the database may be what failed
+                log.warning('could not unregister server %s', self.record.id)
+
+    def _load(self):
+        services.server_heartbeat(server_id=self.record.id, state=ServerState.LOADING)
+        start = time.monotonic()
+        inventory, seq = store.load()
+        inventory.seq = seq
+        with RUNTIME.lock.write():
+            RUNTIME.inventory = inventory
+        num_br = sum(len(dr.block_replicas) for s in inventory.sites.values() for dr in s.dataset_replicas())
+        log.info('inventory loaded in %.1f s: %d sites, %d groups, %d datasets, %d blocks, %d block replicas (seq %d)',
+                 time.monotonic() - start, len(inventory.sites), len(inventory.groups) - 1,
+                 len(inventory.datasets), sum(len(d.blocks) for d in inventory.datasets.values()), num_br, seq)
+
+    def _loop(self):
+        last_beat = 0.
+        while not self.stop_event.is_set():
+            busy = False
+            try:
+                now = time.monotonic()
+                if now - last_beat > self.heartbeat_interval:
+                    services.server_heartbeat(server_id=self.record.id, seq=RUNTIME.inventory.seq)
+                    last_beat = now
+                busy = self._process_one()
+                if not busy and store.current_seq() != RUNTIME.inventory.seq:
+                    with RUNTIME.lock.write():
+                        inventory_services.catch_up(RUNTIME.inventory)
+            except inventory_services.ImageLost:
+                log.error('RAM image lost after a failed change set; reloading')
+                self._load()
+            except Exception:
+                log.exception('server loop error (retrying)')
+                close_old_connections()
+                connection.close()
+                self.stop_event.wait(1.0)
+            if not busy:
+                self.stop_event.wait(self.poll_interval)
+
+    def _process_one(self):
+        request = services.request_claim_next()
+        if request is None:
+            return False
+        text = services.request_payload(request)
+        origin = f'{request.kind}:{request.origin}'
+        log.info('applying request %d (%s, %d bytes)', request.id, origin, len(text))
+        try:
+            with RUNTIME.lock.write():
+                applied = inventory_services.apply_request(inventory=RUNTIME.inventory, kind=request.kind,
+                                                           text=text, origin=origin)
+        except ObjectError as exc:
+            log.warning('request %d refused: %s', request.id, exc)
+            services.request_finish(request=request, ok=False, message=str(exc))
+            return True
+        except inventory_services.ImageLost:
+            services.request_finish(request=request, ok=False, message='internal error: change set too large to undo')
+            raise
+        except Exception as exc:
+            log.exception('request %d failed', request.id)
+            services.request_finish(request=request, ok=False, message=f'internal error: {exc}')
+            return True
+        services.request_finish(request=request, ok=True, seq=applied.seq,
+                                message=f'applied as change set {applied.seq}' if applied.seq else 'nothing to change',
+                                result=inventory_services.summarize(applied))
+        return True

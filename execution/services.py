@@ -1,0 +1,92 @@
+"""Server registration and heartbeats, and queued write requests (submit, claim, finish, wait)."""
+import json
+import os
+import socket
+import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from execution.models import (ChangeRequest, ChangeRequestChunk, RequestKind, RequestState,
+                              Server, ServerState)
+
+CHUNK_CHARS = 2_000_000
+
+
+# ------------------------------------------------------------------------------ servers
+def server_register(*, bind):
+    now = timezone.now()
+    return Server.objects.create(hostname=socket.getfqdn(), pid=os.getpid(), bind=bind,
+                                 state=ServerState.STARTING, started=now, heartbeat=now)
+
+
+def server_heartbeat(*, server_id, state=None, seq=None):
+    fields = {'heartbeat': timezone.now()}
+    if state is not None:
+        fields['state'] = state
+    if seq is not None:
+        fields['seq'] = seq
+    Server.objects.filter(id=server_id).update(**fields)
+
+
+def server_unregister(*, server_id):
+    Server.objects.filter(id=server_id).delete()
+
+
+def live_servers():
+    cutoff = timezone.now() - timedelta(seconds=settings.DYNAMO_HEARTBEAT_TIMEOUT)
+    return list(Server.objects.filter(heartbeat__gte=cutoff,
+                                      state__in=[ServerState.STARTING, ServerState.LOADING, ServerState.ONLINE]))
+
+
+# ------------------------------------------------------------------------------ requests
+def request_submit(*, kind, origin, payload):
+    """Queue a write for the server. payload: the document text, or a JSON list of operations."""
+    if kind not in RequestKind.values:
+        raise ValueError(f'unknown request kind {kind!r}')
+    with transaction.atomic():
+        request = ChangeRequest.objects.create(kind=kind, origin=origin[:255], created=timezone.now())
+        ChangeRequestChunk.objects.bulk_create(
+            ChangeRequestChunk(request=request, index=i, data=payload[start:start + CHUNK_CHARS])
+            for i, start in enumerate(range(0, max(len(payload), 1), CHUNK_CHARS)))
+    return request
+
+
+def request_payload(request):
+    return ''.join(ChangeRequestChunk.objects.filter(request=request).order_by('index')
+                   .values_list('data', flat=True))
+
+
+def request_claim_next():
+    """The oldest pending request, marked running; None if there is none."""
+    for request in ChangeRequest.objects.filter(state=RequestState.PENDING).order_by('id')[:5]:
+        if ChangeRequest.objects.filter(id=request.id, state=RequestState.PENDING).update(state=RequestState.RUNNING):
+            request.state = RequestState.RUNNING
+            return request
+    return None
+
+
+def request_finish(*, request, ok, message, seq=None, result=None):
+    request.state = RequestState.APPLIED if ok else RequestState.FAILED
+    request.message = message
+    request.seq = seq
+    request.result = json.dumps(result or {})
+    request.finished = timezone.now()
+    request.save(update_fields=['state', 'message', 'seq', 'result', 'finished'])
+    ChangeRequestChunk.objects.filter(request=request).delete()
+
+
+def request_wait(*, request_id, timeout=None, poll=0.05, on_poll=None):
+    """Block until the request is applied or failed; returns the request."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        request = ChangeRequest.objects.get(id=request_id)
+        if request.state in (RequestState.APPLIED, RequestState.FAILED):
+            return request
+        if on_poll:
+            on_poll(request)
+        if deadline is not None and time.monotonic() > deadline:
+            return request
+        time.sleep(poll)

@@ -1,0 +1,84 @@
+"""Client side of the single write path, for commands: hand a write to the live server (which
+owns the RAM image), or, when no server runs, load the image here and apply it the same way."""
+import json
+from dataclasses import dataclass
+
+from dynamo_site.cli import ProgressBar
+from execution import services
+from execution.models import RequestState
+from inventory import injection, store
+from inventory import services as inventory_services
+from inventory.objects import ObjectError
+
+
+@dataclass
+class Outcome:
+    ok: bool
+    message: str
+    result: dict
+    report: str = ''
+
+
+def submit_document(*, kind, text, timeout=600, out=None, err=None):
+    """Validate the shape of an injection/invalidation document, then apply it. Returns Outcome."""
+    try:
+        doc = injection.parse_document(text)
+    except ObjectError as exc:
+        return Outcome(False, str(exc), {})
+    total = injection.count_items(doc)
+    servers = services.live_servers()
+    if servers:
+        request = services.request_submit(kind=kind, origin=_origin(), payload=text)
+        if err is not None:
+            err.write(f'submitted request {request.id} to server {servers[0].hostname}:{servers[0].pid}\n')
+        request = services.request_wait(request_id=request.id, timeout=timeout)
+        if request.state == RequestState.APPLIED:
+            result = json.loads(request.result or '{}')
+            return Outcome(True, request.message, result, _report(kind, result))
+        if request.state == RequestState.FAILED:
+            return Outcome(False, request.message, {})
+        return Outcome(False, f'request {request.id} still {request.state} after {timeout} s '
+                              f'(it stays queued; the server will apply it)', {})
+    # no server: apply here through the same write path
+    load_bar = ProgressBar('loading inventory', 7, stream=err, min_total=0 if total >= 1000 else 1 << 60)
+    steps = []
+    inventory, seq = store.load(progress=lambda what, count, t: (steps.append(what), load_bar.update(len(steps))))
+    load_bar.done()
+    inventory.seq = seq
+    bar = ProgressBar('injecting' if kind == 'inject' else 'deleting', total, stream=err)
+    action = injection.inject if kind == 'inject' else injection.invalidate
+    try:
+        applied = inventory_services.apply_changeset(
+            inventory=inventory, origin=f'{kind}:{_origin()}',
+            builder=lambda inv: action(inv, doc, progress=bar.update))
+    except ObjectError as exc:
+        return Outcome(False, str(exc), {})
+    bar.done()
+    result = inventory_services.summarize(applied)
+    return Outcome(True, 'applied', result, _report(kind, result))
+
+
+def _origin():
+    import getpass
+    import socket
+    return f'{getpass.getuser()}@{socket.gethostname()}'
+
+
+def _report(kind, result):
+    verb = 'created' if kind == 'inject' else 'deleted'
+    counts = ', '.join(f'{result.get(k, 0)} {k}' for k in
+                       ('datasets', 'blocks', 'files', 'sites', 'groups', 'datasetreplicas', 'blockreplicas')
+                       if result.get(k))
+    if not result.get('num_changes'):
+        return f'Nothing {verb}: everything in the document already exists.' if kind == 'inject' \
+            else 'Nothing deleted.'
+    lines = [f'{verb.capitalize()} {counts} (change set {result.get("seq")}, '
+             f'{result.get("num_changes")} changes, {result.get("elapsed")} s).']
+    names = result.get('names') or []
+    lines += [f'  {verb} {n}' for n in names]
+    shown = len(names)
+    total = sum(result.get(k, 0) for k in ('datasets', 'blocks', 'files', 'sites', 'groups',
+                                           'datasetreplicas', 'blockreplicas'))
+    if total > shown:
+        lines.append(f'  ... and {total - shown} more')
+    return '\n'.join(lines)

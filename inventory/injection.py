@@ -1,0 +1,363 @@
+"""Injection and invalidation documents (the JSON of `dynamo_inject` and /data/inventory/inject).
+
+`parse_document` checks the shape of the whole document before anything is touched; `inject` and
+`invalidate` then apply it to an inventory inside a change set, so any later error undoes everything.
+Errors name the offending item.
+"""
+import json
+import time
+
+from inventory.objects import (Block, BlockReplica, Dataset, DatasetReplica, File, Group,
+                               ObjectError, Site)
+
+TOP_KEYS = ('dataset', 'site', 'group', 'datasetreplica')
+
+
+class DocumentError(ObjectError):
+    pass
+
+
+def parse_document(text):
+    """JSON text -> dict with the four top-level lists (shape checked, nothing resolved)."""
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DocumentError(f'malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}') from None
+    if not isinstance(doc, dict):
+        raise DocumentError('the document must be a JSON object with keys ' + ', '.join(TOP_KEYS))
+    unknown = sorted(set(doc) - set(TOP_KEYS))
+    if unknown:
+        raise DocumentError(f'unknown top-level key(s) {", ".join(unknown)} (expected {", ".join(TOP_KEYS)})')
+    for key in TOP_KEYS:
+        value = doc.setdefault(key, [])
+        if not isinstance(value, list):
+            raise DocumentError(f'"{key}" must be a list')
+        for i, item in enumerate(value):
+            if not isinstance(item, dict):
+                raise DocumentError(f'{key}[{i}] must be an object')
+    return doc
+
+
+def _where(kind, item, index):
+    name = item.get('name') if 'name' in item else f'{item.get("dataset")} at {item.get("site")}'
+    return f'{kind} {name!r} (item {index})' if name else f'{kind} item {index}'
+
+
+def _str(item, key, where, default=None, required=False):
+    value = item.get(key, default)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value:
+        raise DocumentError(f'{where}: "{key}" must be a non-empty string, got {value!r}')
+    return value
+
+
+def _size(item, key, where):
+    value = item.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise DocumentError(f'{where}: "{key}" must be a non-negative integer, got {value!r}')
+    return value
+
+
+def _list(item, key, where):
+    value = item.get(key, [])
+    if not isinstance(value, list):
+        raise DocumentError(f'{where}: "{key}" must be a list')
+    return value
+
+
+def count_items(doc):
+    return sum(len(doc[k]) for k in TOP_KEYS)
+
+
+def _wrap(where, fn, *args):
+    try:
+        return fn(*args)
+    except DocumentError:
+        raise
+    except ObjectError as exc:
+        raise DocumentError(f'{where}: {exc}') from None
+
+
+class _Counter(dict):
+    def __init__(self):
+        super().__init__(datasets=0, blocks=0, files=0, sites=0, groups=0, datasetreplicas=0,
+                         blockreplicas=0)
+        self.names = []
+
+    def add(self, kind, name):
+        self[kind] += 1
+        if len(self.names) < 200:
+            self.names.append(f'{kind[:-1]} {name}')
+
+
+def inject(inventory, doc, progress=None, now=None):
+    """Create the new objects of an injection document. Existing objects are not modified except
+    for getting new children. Returns counts of what was created (with `names`, the first 200)."""
+    now = int(now or time.time())
+    created = _Counter()
+    done = 0
+    total = count_items(doc)
+
+    def tick():
+        nonlocal done
+        done += 1
+        if progress and (done % 100 == 0 or done == total):
+            progress(done, total)
+
+    # replicas that files of the document go to: (dataset, site) -> group name
+    dr_groups = {(r.get('dataset'), r.get('site')): r.get('group') for r in doc['datasetreplica']}
+    _prefetch_files(inventory, doc)
+
+    for i, item in enumerate(doc['site']):
+        where = _where('site', item, i)
+        name = _str(item, 'name', where, required=True)
+        if name not in inventory.sites:
+            site = _wrap(where, Site, name, item.get('host') or '', item.get('storage_type', 'unknown'),
+                         item.get('backend') or '', item.get('status', 'unknown'))
+            inventory.update(site)
+            created.add('sites', name)
+        tick()
+    for i, item in enumerate(doc['group']):
+        where = _where('group', item, i)
+        name = _str(item, 'name', where, required=True)
+        if name not in inventory.groups:
+            inventory.update(_wrap(where, Group, name, item.get('olevel', 'block')))
+            created.add('groups', name)
+        tick()
+    for i, item in enumerate(doc['dataset']):
+        _inject_dataset(inventory, item, _where('dataset', item, i), now, dr_groups, created)
+        tick()
+    for i, item in enumerate(doc['datasetreplica']):
+        _inject_replica(inventory, item, _where('dataset replica', item, i), now, created)
+        tick()
+    return created
+
+
+def _inject_dataset(inventory, item, where, now, dr_groups, created):
+    name = _str(item, 'name', where, required=True)
+    dataset = inventory.datasets.get(name)
+    if dataset is None:
+        sv = item.get('software_version')
+        dataset = inventory.update(_wrap(where, Dataset, name, item.get('status', 'unknown'),
+                                         item.get('data_type', 'unknown'),
+                                         tuple(sv) if isinstance(sv, list) else sv, now))
+        created.add('datasets', name)
+    for j, bitem in enumerate(_list(item, 'blocks', where)):
+        bwhere = f'{where} block {j}'
+        if not isinstance(bitem, dict):
+            raise DocumentError(f'{bwhere} must be an object')
+        bname = _str(bitem, 'name', bwhere, required=True)
+        bwhere = f'block {name}#{bname}'
+        block = inventory.find_block(dataset, bname)
+        new_block = block is None
+        if new_block:
+            block = inventory.update(Block(bname, dataset, 0, 0, False, now))
+            created.add('blocks', f'{name}#{bname}')
+            for replica in list(dataset.replicas):
+                if replica.growing:
+                    inventory.update(BlockReplica(block, replica.site, replica.group, False, 0, now, ()))
+                    created.add('blockreplicas', f'{name}#{bname} at {replica.site.name}')
+        size, num_files = block.size, block.num_files
+        for k, fitem in enumerate(_list(bitem, 'files', bwhere)):
+            fwhere = f'{bwhere} file {k}'
+            if not isinstance(fitem, dict):
+                raise DocumentError(f'{fwhere} must be an object')
+            lfn = _str(fitem, 'name', fwhere, required=True)
+            fwhere = f'file {lfn}'
+            fsize = _size(fitem, 'size', fwhere)
+            existing = inventory.find_file(lfn)
+            if existing is not None:
+                if existing.block_full_name != block.full_name():
+                    raise DocumentError(f'{fwhere} already belongs to block {existing.block_full_name}')
+                continue
+            checksum = [(k2, str(v)) for k2, v in sorted(fitem.items()) if k2 not in ('name', 'size', 'site')]
+            lfile = _wrap(fwhere, inventory.update, File(lfn, block, fsize, checksum))
+            created.add('files', lfn)
+            size += fsize
+            num_files += 1
+            _place_file(inventory, block, lfile, fitem, fwhere, now, dr_groups, created, new_block)
+        if (size, num_files) != (block.size, block.num_files):
+            inventory.update(Block(bname, dataset, size, num_files, block.is_open, now))
+            for br in block.replicas:   # replicas that now hold every file are complete
+                if br.file_ids is not None and len(br.file_ids) == num_files and br._size == size:
+                    inventory.update(BlockReplica(block, br.site, br.group, br.is_custodial, -1,
+                                                  br.last_update))
+
+
+def _place_file(inventory, block, lfile, fitem, where, now, dr_groups, created, new_block):
+    """A new file of a block: the replica named by "site" has it; other complete replicas do not."""
+    site_name = _str(fitem, 'site', where)
+    has_replicas = any(br.file_ids is None or br.file_ids for br in block.replicas)
+    if site_name is None:
+        if has_replicas and not new_block:
+            raise DocumentError(f'{where}: block {block.full_name()} has replicas, so the file must name '
+                                f'the "site" that has it')
+    for br in block.replicas:
+        if br.site.name == site_name:
+            continue
+        if br.file_ids is None:   # it was complete; it does not have the new file
+            inventory.update(BlockReplica(block, br.site, br.group, br.is_custodial, block.size,
+                                          br.last_update, tuple(f.id for f in block.files)))
+    if site_name is None:
+        return
+    site = _wrap(where, inventory.find_site, site_name)
+    dataset = block.dataset
+    group = dr_groups.get((dataset.name, site_name))
+    replica = site.find_dataset_replica(dataset.name)
+    if replica is None:
+        _wrap(where, inventory.update, DatasetReplica(dataset, site, False, group))
+        created.add('datasetreplicas', f'{dataset.name} at {site_name}')
+    br = block.find_replica(site)
+    if br is None:
+        _wrap(where, inventory.update, BlockReplica(block, site, group, False, lfile.size, now, (lfile.id,)))
+        created.add('blockreplicas', f'{block.full_name()} at {site_name}')
+    elif br.file_ids is not None:   # a complete replica stays complete as the block grows
+        ids = br.file_ids
+        inventory.update(BlockReplica(block, site, br.group, br.is_custodial, br.size + lfile.size, now,
+                                      ids + (lfile.id,)))
+
+
+def _inject_replica(inventory, item, where, now, created):
+    dataset_name = _str(item, 'dataset', where, required=True)
+    site_name = _str(item, 'site', where, required=True)
+    dataset = inventory.datasets.get(dataset_name)
+    if dataset is None:
+        raise DocumentError(f'{where}: unknown dataset {dataset_name}')
+    site = inventory.sites.get(site_name)
+    if site is None:
+        raise DocumentError(f'{where}: unknown site {site_name}')
+    group = _str(item, 'group', where)
+    if group is not None and group not in inventory.groups:
+        raise DocumentError(f'{where}: unknown group {group}')
+    growing = item.get('growing', group is not None)
+    if not isinstance(growing, bool):
+        raise DocumentError(f'{where}: "growing" must be true or false')
+    replica = site.find_dataset_replica(dataset_name)
+    if replica is None:
+        replica = inventory.update(DatasetReplica(dataset, site, growing, group))
+        created.add('datasetreplicas', f'{dataset_name} at {site_name}')
+    items = item.get('blockreplicas')
+    if items is None:
+        items = [{'block': b.name} for b in dataset.blocks]
+    elif not isinstance(items, list):
+        raise DocumentError(f'{where}: "blockreplicas" must be a list')
+    for j, bitem in enumerate(items):
+        bwhere = f'{where} block replica {j}'
+        if not isinstance(bitem, dict):
+            raise DocumentError(f'{bwhere} must be an object')
+        bname = _str(bitem, 'block', bwhere, required=True)
+        block = inventory.find_block(dataset, bname)
+        if block is None:
+            raise DocumentError(f'{bwhere}: unknown block {dataset_name}#{bname}')
+        bgroup = _str(bitem, 'group', bwhere) or group
+        if bgroup is not None and bgroup not in inventory.groups:
+            raise DocumentError(f'{bwhere}: unknown group {bgroup}')
+        if block.find_replica(site) is not None:
+            continue
+        files = bitem.get('files')
+        if files is None:
+            br = BlockReplica(block, site, bgroup, False, -1, now)
+        else:
+            if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+                raise DocumentError(f'{bwhere}: "files" must be a list of LFNs')
+            ids, size = [], 0
+            for lfn in files:
+                lfile = inventory.find_file(lfn)
+                if lfile is None or lfile.block_full_name != block.full_name():
+                    raise DocumentError(f'{bwhere}: file {lfn} is not in block {block.full_name()}')
+                ids.append(lfile.id)
+                size += lfile.size
+            br = BlockReplica(block, site, bgroup, False, size, now, ids)
+        _wrap(bwhere, inventory.update, br)
+        created.add('blockreplicas', f'{block.full_name()} at {site_name}')
+
+
+def _prefetch_files(inventory, doc):
+    """One batched lookup of every LFN of the document (not one query per file)."""
+    if inventory.files is None or inventory.journal is None or not hasattr(inventory.files, 'find_many'):
+        return
+    lfns = [f.get('name') for d in doc['dataset'] if isinstance(d.get('blocks'), list)
+            for b in d['blocks'] if isinstance(b, dict) and isinstance(b.get('files'), list)
+            for f in b['files'] if isinstance(f, dict) and isinstance(f.get('name'), str)]
+    lfns += [lfn for r in doc['datasetreplica'] if isinstance(r.get('blockreplicas'), list)
+             for br in r['blockreplicas'] if isinstance(br, dict) and isinstance(br.get('files'), list)
+             for lfn in br['files'] if isinstance(lfn, str)]
+    found = inventory.files.find_many(set(lfns))
+    inventory.journal.file_lookup.update({lfn: found.get(lfn) for lfn in lfns})
+
+
+def invalidate(inventory, doc, progress=None):
+    """Delete what a document names (names only). Unknown objects are errors."""
+    deleted = _Counter()
+    total, done = count_items(doc), 0
+    for i, item in enumerate(doc['datasetreplica']):
+        where = _where('dataset replica', item, i)
+        dataset_name = _str(item, 'dataset', where, required=True)
+        site = inventory.sites.get(_str(item, 'site', where, required=True))
+        replica = site and site.find_dataset_replica(dataset_name)
+        if replica is None:
+            raise DocumentError(f'{where}: no such dataset replica')
+        items = item.get('blockreplicas')
+        if items is None:
+            inventory.delete(replica)
+            deleted.add('datasetreplicas', f'{dataset_name} at {site.name}')
+        else:
+            for j, bitem in enumerate(items if isinstance(items, list) else []):
+                bname = _str(bitem, 'block', f'{where} block replica {j}', required=True) if isinstance(bitem, dict) else None
+                br = replica.find_block_replica(bname) if bname else None
+                if br is None:
+                    raise DocumentError(f'{where}: no replica of block {bname!r} at {site.name}')
+                deleted.add('blockreplicas', f'{br.block.full_name()} at {site.name}')
+                inventory.delete(br)
+        done += 1
+        if progress:
+            progress(done, total)
+    for i, item in enumerate(doc['dataset']):
+        where = _where('dataset', item, i)
+        name = _str(item, 'name', where, required=True)
+        dataset = inventory.datasets.get(name)
+        if dataset is None:
+            raise DocumentError(f'{where}: unknown dataset {name}')
+        blocks = item.get('blocks')
+        if blocks is None:
+            inventory.delete(dataset)
+            deleted.add('datasets', name)
+        else:
+            for j, bitem in enumerate(blocks if isinstance(blocks, list) else []):
+                bwhere = f'{where} block {j}'
+                bname = _str(bitem, 'name', bwhere, required=True) if isinstance(bitem, dict) else None
+                block = bname and inventory.find_block(dataset, bname)
+                if not block:
+                    raise DocumentError(f'{bwhere}: unknown block {name}#{bname}')
+                files = bitem.get('files')
+                if files is None:
+                    inventory.delete(block)
+                    deleted.add('blocks', block.full_name())
+                    continue
+                size, num = block.size, block.num_files
+                for fitem in files if isinstance(files, list) else []:
+                    lfn = fitem.get('name') if isinstance(fitem, dict) else fitem
+                    lfile = inventory.find_file(lfn) if isinstance(lfn, str) else None
+                    if lfile is None or lfile.block_full_name != block.full_name():
+                        raise DocumentError(f'{bwhere}: file {lfn!r} is not in block {block.full_name()}')
+                    inventory.delete(File(lfn, block))
+                    deleted.add('files', lfn)
+                    size, num = size - lfile.size, num - 1
+                inventory.update(Block(block.name, dataset, max(size, 0), max(num, 0), block.is_open,
+                                       int(time.time())))
+        done += 1
+        if progress:
+            progress(done, total)
+    for kind, cls, container in (('site', Site, inventory.sites), ('group', Group, inventory.groups)):
+        for i, item in enumerate(doc[kind]):
+            where = _where(kind, item, i)
+            name = _str(item, 'name', where, required=True)
+            if name not in container:
+                raise DocumentError(f'{where}: unknown {kind} {name}')
+            inventory.delete(cls(name))
+            deleted.add(kind + 's', name)
+            done += 1
+            if progress:
+                progress(done, total)
+    return deleted

@@ -1,0 +1,28 @@
+"""Inject (or, with --delete, invalidate) inventory data from a JSON document."""
+import sys
+
+from django.core.management.base import BaseCommand, CommandError
+
+from execution import writes as writer
+
+
+class Command(BaseCommand):
+    help = 'Inject objects described by a JSON document (FILE or - for stdin); --delete removes them.'
+
+    def add_arguments(self, parser):
+        parser.add_argument('document', help='JSON file, or - to read standard input')
+        parser.add_argument('--delete', action='store_true', help='delete the named objects instead')
+        parser.add_argument('--timeout', type=float, default=600, help='seconds to wait for the server')
+
+    def handle(self, *args, **options):
+        path = options['document']
+        try:
+            text = sys.stdin.read() if path == '-' else open(path, encoding='utf-8').read()
+        except OSError as exc:
+            raise CommandError(f'cannot read {path}: {exc.strerror}')
+        kind = 'delete' if options['delete'] else 'inject'
+        outcome = writer.submit_document(kind=kind, text=text, timeout=options['timeout'],
+                                         out=self.stdout, err=self.stderr)
+        if not outcome.ok:
+            raise CommandError(outcome.message)
+        self.stdout.write(outcome.report)

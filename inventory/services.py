@@ -1,0 +1,166 @@
+"""The single write path: every change to the inventory (injection, applications, web, replay)
+is applied here to the RAM image and the database together, as one change set, all or nothing.
+
+The caller owns the RAM image and must hold its in-process writer lock; the database row lock on
+the inventory state serializes writers across processes and gives each change set its sequence number.
+"""
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.utils import timezone
+
+from inventory import store
+from inventory.models import ChangeSet, ChangeSetChunk, InventoryState
+from inventory.objects import ObjectError, from_dict
+
+log = logging.getLogger('dynamo.writes')
+CHUNK = 5000
+
+
+class ImageLost(RuntimeError):
+    """A failed change set could not be undone in RAM: the image must be reloaded."""
+
+
+@dataclass
+class AppliedChangeSet:
+    seq: int
+    num_changes: int
+    elapsed: float
+    result: dict = field(default_factory=dict)
+
+
+def apply_operations(inventory, operations, progress=None):
+    """Apply ordered ('u'|'d', object dict) operations; errors name the operation."""
+    count = 0
+    for index, item in enumerate(operations):
+        try:
+            op, data = item
+        except (TypeError, ValueError):
+            raise ObjectError(f'change {index}: expected [op, object], got {item!r:.80}') from None
+        try:
+            obj = from_dict(data)
+            if op == 'u':
+                inventory.update(obj)
+            elif op == 'd':
+                inventory.delete(obj)
+            else:
+                raise ObjectError(f'unknown operation {op!r} (expected "u" or "d")')
+        except ObjectError as exc:
+            raise ObjectError(f'change {index} ({op} {data.get("_t") if isinstance(data, dict) else "?"}): {exc}') from None
+        count += 1
+        if progress and count % 10000 == 0:
+            progress(count)
+    return count
+
+
+def read_changeset(seq):
+    """The logged operations of change set `seq`, in order."""
+    for chunk in ChangeSetChunk.objects.filter(changeset_id=seq).order_by('index').values_list('data', flat=True):
+        yield from json.loads(chunk)
+
+
+def catch_up(inventory, upto=None):
+    """Replay (RAM only) change sets that other writers committed after this image was loaded."""
+    qs = ChangeSet.objects.filter(seq__gt=inventory.seq).order_by('seq')
+    if upto is not None:
+        qs = qs.filter(seq__lte=upto)
+    applied = 0
+    for seq in qs.values_list('seq', flat=True):
+        inventory.begin(keep_ids=True)
+        try:
+            apply_operations(inventory, read_changeset(seq))
+        except Exception:
+            if not inventory.abort():
+                raise ImageLost(f'change set {seq} could not be replayed nor undone')
+            raise
+        journal = inventory.end()
+        _invalidate(inventory, journal)
+        inventory.seq = seq
+        applied += 1
+    return applied
+
+
+def _invalidate(inventory, journal):
+    if inventory.files is not None and (journal.file_upserts or journal.file_deletes or journal.removed):
+        blocks = {f.block.id for f in journal.file_upserts.values()}
+        blocks.update(f.block.id for f in journal.file_deletes.values())
+        inventory.files.invalidate(blocks)
+
+
+def apply_changeset(*, inventory, origin, operations=None, builder=None, keep_ids=False, progress=None):
+    """Apply one change set to RAM and database atomically; returns AppliedChangeSet.
+
+    Either `operations` (ordered ('u'|'d', dict) pairs) or `builder(inventory) -> result dict`
+    (which calls inventory.update/delete itself, e.g. injection) describes the changes.
+    On any error nothing changes, in RAM or in the database, and the error is raised.
+    """
+    start = time.monotonic()
+    journal = None
+    try:
+        with transaction.atomic():
+            state, _ = InventoryState.objects.select_for_update().get_or_create(id=1)
+            if state.seq != inventory.seq:
+                catch_up(inventory, upto=state.seq)
+            journal = inventory.begin(keep_ids=keep_ids)
+            result = {}
+            if builder is not None:
+                result = builder(inventory) or {}
+            if operations is not None:
+                apply_operations(inventory, operations, progress)
+            if journal.ops:
+                seq = state.seq + 1
+                store.persist(journal)
+                _record(seq, origin, journal.ops)
+                state.seq = seq
+                state.updated = timezone.now()
+                state.save()
+    except BaseException:
+        if journal is not None and inventory.journal is journal and not inventory.abort():
+            raise ImageLost('a failed change set was too large to undo in RAM')
+        raise
+    # committed
+    journal = inventory.end()
+    if journal.ops:
+        inventory.seq = state.seq
+    _invalidate(inventory, journal)
+    elapsed = time.monotonic() - start
+    log.info('applied change set %s from %s: %d changes in %.2f s', inventory.seq, origin,
+             len(journal.ops), elapsed)
+    return AppliedChangeSet(inventory.seq if journal.ops else 0, len(journal.ops), elapsed, result)
+
+
+def _record(seq, origin, ops):
+    ChangeSet.objects.create(seq=seq, origin=origin[:255], applied_at=timezone.now(), num_changes=len(ops))
+    ChangeSetChunk.objects.bulk_create(
+        ChangeSetChunk(changeset_id=seq, index=i // CHUNK, data=json.dumps(ops[i:i + CHUNK], separators=(',', ':')))
+        for i in range(0, len(ops), CHUNK))
+
+
+def apply_request(*, inventory, kind, text, origin, progress=None):
+    """Apply a queued write: an injection or invalidation document, or a JSON list of operations."""
+    from inventory import injection
+    if kind in ('inject', 'delete'):
+        doc = injection.parse_document(text)
+        action = injection.inject if kind == 'inject' else injection.invalidate
+        return apply_changeset(inventory=inventory, origin=origin,
+                               builder=lambda inv: action(inv, doc, progress=progress))
+    try:
+        operations = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ObjectError(f'malformed JSON change list: {exc.msg} at line {exc.lineno}') from None
+    if not isinstance(operations, list):
+        raise ObjectError('a change list must be a JSON list of [op, object]')
+    return apply_changeset(inventory=inventory, origin=origin, operations=operations)
+
+
+def summarize(applied):
+    """{'seq', 'num_changes', 'elapsed', counts..., 'names'} for clients."""
+    result = dict(applied.result)
+    names = getattr(applied.result, 'names', None)
+    if names is not None:
+        result['names'] = names
+    result.update(seq=applied.seq, num_changes=applied.num_changes, elapsed=round(applied.elapsed, 3))
+    return result

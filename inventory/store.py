@@ -1,0 +1,405 @@
+"""The only module that talks both ORM/SQL and RAM objects: loads the image, persists journals.
+
+Loading streams rows with raw cursors (never one model instance per row). Persisting turns the
+journal of one change set into batched SQL, deletes first, inside the caller's transaction.
+"""
+import json
+import logging
+import time
+from collections import OrderedDict
+
+from django.db import connection
+
+from inventory import models as m
+from inventory.objects import (Block, BlockReplica, Dataset, DatasetReplica, File, Group,
+                               Inventory, ObjectError, Partition, Site, SitePartition)
+from inventory.objects.base import (DataType, DatasetStatus, OwnershipLevel, SiteStatus,
+                                    StorageType)
+from inventory.objects.site import OWNED, Condition
+
+log = logging.getLogger('dynamo.store')
+
+T = {name: model._meta.db_table for name, model in (
+    ('partition', m.Partition), ('site', m.Site), ('quota', m.Quota), ('group', m.Group),
+    ('dataset', m.Dataset), ('block', m.Block), ('file', m.File),
+    ('dataset_replica', m.DatasetReplica), ('block_replica', m.BlockReplica),
+    ('brf', m.BlockReplicaFile))}
+BATCH = 1000
+
+
+# ------------------------------------------------------------------------------------ cursors
+def _stream(sql, params=()):
+    """Iterate over the rows of a query without buffering the result set client-side."""
+    if connection.vendor == 'mysql':
+        import MySQLdb.cursors
+        connection.ensure_connection()
+        cursor = connection.connection.cursor(MySQLdb.cursors.SSCursor)
+        try:
+            cursor.execute(sql, params)
+            while True:
+                rows = cursor.fetchmany(10000)
+                if not rows:
+                    break
+                yield from rows
+        finally:
+            cursor.close()
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            while True:
+                rows = cursor.fetchmany(10000)
+                if not rows:
+                    break
+                yield from rows
+
+
+def _scalar(sql):
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+# ------------------------------------------------------------------------------------ load
+class _Progress:
+    def __init__(self, callback):
+        self.callback = callback
+        self.start = time.monotonic()
+
+    def step(self, what, count):
+        elapsed = time.monotonic() - self.start
+        log.info('loaded %d %s (%.1f s)', count, what, elapsed, extra={'objects': what, 'count': count})
+        if self.callback:
+            self.callback(what, count, elapsed)
+
+
+def current_seq():
+    return _scalar(f'SELECT seq FROM {m.InventoryState._meta.db_table} WHERE id = 1') or 0
+
+
+def load(progress=None):
+    """Build the whole RAM image (files excepted) from the database. Returns (inventory, seq)."""
+    p = _Progress(progress)
+    inv = Inventory(with_default_partition=False)
+    seq = current_seq()
+    sv_cache = {}
+    stamps = {}
+    stamp = stamps.setdefault
+
+    partitions_by_id = {}
+    subs = {}
+    for pid, name, condition, subpartitions in _stream(
+            f'SELECT id, name, condition_text, subpartitions FROM {T["partition"]} ORDER BY id'):
+        cond = OWNED if condition == OWNED.text else (Condition(condition, lambda br: False) if condition else None)
+        part = Partition(name, cond, id=pid)
+        partitions_by_id[pid] = part
+        inv.partitions[name] = part
+        if subpartitions:
+            subs[part] = subpartitions.split(',')
+    for part, names in subs.items():
+        part._subpartitions = tuple(inv.partitions[n] for n in names)
+        for sub in part._subpartitions:
+            sub._parent = part
+    if not inv.partitions:
+        inv.partitions['Default'] = Partition('Default', OWNED, id=1)
+    p.step('partitions', len(inv.partitions))
+
+    groups_by_id = {None: inv.null_group}
+    for gid, name, olevel in _stream(f'SELECT id, name, olevel FROM {T["group"]}'):
+        g = Group(name, OwnershipLevel(olevel), id=gid)
+        inv.groups[name] = g
+        groups_by_id[gid] = g
+    p.step('groups', len(inv.groups))
+
+    sites_by_id = {}
+    for sid, name, host, stype, backend, status, mapping, proxy in _stream(
+            f'SELECT id, name, host, storage_type, backend, status, filename_mapping, x509proxy FROM {T["site"]}'):
+        site = Site(name, host, StorageType(stype), backend, SiteStatus(status),
+                    {k: [[tuple(s) for s in c] for c in v] for k, v in json.loads(mapping or '{}').items()},
+                    proxy, id=sid)
+        for part in inv.partitions.values():
+            site.partitions[part] = SitePartition(site, part)
+        inv.sites[name] = site
+        sites_by_id[sid] = site
+    for site_id, partition_id, quota in _stream(f'SELECT site_id, partition_id, quota FROM {T["quota"]}'):
+        site = sites_by_id.get(site_id)
+        part = partitions_by_id.get(partition_id)
+        if site is not None and part is not None:
+            site.partitions[part]._quota = quota
+    p.step('sites', len(inv.sites))
+
+    datasets_by_id = {}
+    statuses = {s.value: s for s in DatasetStatus}
+    types = {t.value: t for t in DataType}
+    new_dataset = Dataset.__new__
+    for did, name, status, dtype, sv, last_update, is_open in _stream(
+            f'SELECT id, name, status, data_type, software_version, last_update, is_open FROM {T["dataset"]}'):
+        d = new_dataset(Dataset)
+        d._name = name
+        d.id = did
+        d.status = statuses[status]
+        d.data_type = types[dtype]
+        if sv is not None:
+            sv = sv_cache.get(sv) or sv_cache.setdefault(sv, _decode_version(sv))
+        d.software_version = sv
+        d.last_update = stamp(last_update, last_update)
+        d.is_open = bool(is_open)
+        d.blocks = []
+        d.replicas = []
+        d._attr = None
+        inv.datasets[name] = d
+        datasets_by_id[did] = d
+    p.step('datasets', len(inv.datasets))
+
+    blocks_by_id = {}
+    new_block = Block.__new__
+    empty = ()
+    for bid, dataset_id, name, size, num_files, is_open, last_update in _stream(
+            f'SELECT id, dataset_id, name, size, num_files, is_open, last_update FROM {T["block"]}'):
+        dataset = datasets_by_id[dataset_id]
+        b = new_block(Block)
+        b._name = name
+        b._dataset = dataset
+        b.id = bid
+        b.size = size
+        b.num_files = num_files
+        b.is_open = bool(is_open)
+        b.last_update = stamp(last_update, last_update)
+        b.replicas = empty
+        dataset.blocks.append(b)
+        blocks_by_id[bid] = b
+    p.step('blocks', len(blocks_by_id))
+
+    num_dr = 0
+    for dataset_id, site_id, growing, group_id in _stream(
+            f'SELECT dataset_id, site_id, growing, group_id FROM {T["dataset_replica"]}'):
+        dataset = datasets_by_id[dataset_id]
+        site = sites_by_id[site_id]
+        dr = DatasetReplica(dataset, site, bool(growing), groups_by_id[group_id])
+        dataset.replicas.append(dr)
+        site._dataset_replicas[dataset._name] = dr
+        num_dr += 1
+    p.step('dataset replicas', num_dr)
+
+    incomplete = {}
+    for block_id, site_id, file_id in _stream(
+            f'SELECT block_id, site_id, file_id FROM {T["brf"]} ORDER BY block_id, site_id, file_id'):
+        incomplete.setdefault((block_id, site_id), []).append(file_id)
+
+    num_br = 0
+    new_br = BlockReplica.__new__
+    for block_id, site_id, group_id, custodial, complete, size, last_update in _stream(
+            f'SELECT block_id, site_id, group_id, is_custodial, is_complete, size, last_update FROM {T["block_replica"]}'):
+        block = blocks_by_id[block_id]
+        site = sites_by_id[site_id]
+        br = new_br(BlockReplica)
+        br._block = block
+        br._site = site
+        br.group = groups_by_id[group_id]
+        br.is_custodial = bool(custodial)
+        br.last_update = stamp(last_update, last_update)
+        if complete:
+            br._size = None
+            br.file_ids = None
+        else:
+            br._size = size or 0
+            br.file_ids = tuple(incomplete.get((block_id, site_id), empty))
+        block.replicas = block.replicas + (br,)
+        site._dataset_replicas[block._dataset._name].block_replicas.append(br)
+        num_br += 1
+    p.step('block replicas', num_br)
+    del incomplete, blocks_by_id, stamps
+
+    for site in inv.sites.values():
+        for dr in site._dataset_replicas.values():
+            inv.compute_membership(site, dr)
+    p.step('partition memberships', len(inv.sites))
+
+    inv.next_ids = {
+        'dataset': max(datasets_by_id, default=0) + 1,
+        'block': (_scalar(f'SELECT MAX(id) FROM {T["block"]}') or 0) + 1,
+        'site': max(sites_by_id, default=0) + 1,
+        'group': max((g for g in groups_by_id if g is not None), default=0) + 1,
+        'partition': max(partitions_by_id, default=0) + 1,
+        'file': (_scalar(f'SELECT MAX(id) FROM {T["file"]}') or 0) + 1,
+    }
+    inv.files = FileCatalog()
+    Block.file_source = inv.files
+    return inv, seq
+
+
+def _decode_version(text):
+    value = json.loads(text)
+    return tuple(value) if isinstance(value, list) else value
+
+
+# ------------------------------------------------------------------------------------ files
+class FileCatalog:
+    """File lookups in the database, with a bounded cache of block file lists (files are not in RAM)."""
+
+    def __init__(self, max_blocks=None):
+        from django.conf import settings
+        self.max_blocks = max_blocks or settings.DYNAMO_FILE_CACHE_BLOCKS
+        self._cache = OrderedDict()
+
+    def get_files(self, block):
+        files = self._cache.get(block.id)
+        if files is not None:
+            self._cache.move_to_end(block.id)
+            return files
+        files = frozenset(
+            File(lfn, block, size, _decode_checksum(checksum), id=fid)
+            for fid, lfn, size, checksum in _stream(
+                f'SELECT id, name, size, checksum FROM {T["file"]} WHERE block_id = %s', (block.id,)))
+        self._cache[block.id] = files
+        if len(self._cache) > self.max_blocks:
+            self._cache.popitem(last=False)
+        return files
+
+    def invalidate(self, block_ids):
+        for block_id in block_ids:
+            self._cache.pop(block_id, None)
+
+    def find(self, lfn):
+        return self.find_many([lfn]).get(lfn)
+
+    def find_many(self, lfns):
+        """{lfn: File (block given as its full name)} for the LFNs that exist."""
+        found = {}
+        lfns = list(lfns)
+        for start in range(0, len(lfns), BATCH):
+            chunk = lfns[start:start + BATCH]
+            marks = ','.join(['%s'] * len(chunk))
+            for fid, lfn, size, checksum, block_name, dataset_name in _stream(
+                    f'SELECT f.id, f.name, f.size, f.checksum, b.name, d.name FROM {T["file"]} f '
+                    f'JOIN {T["block"]} b ON b.id = f.block_id JOIN {T["dataset"]} d ON d.id = b.dataset_id '
+                    f'WHERE f.name IN ({marks})', chunk):
+                found[lfn] = File(lfn, f'{dataset_name}#{block_name}', size, _decode_checksum(checksum), id=fid)
+        return found
+
+
+def _decode_checksum(text):
+    return tuple(tuple(p) for p in json.loads(text)) if text else ()
+
+
+# ------------------------------------------------------------------------------------ persist
+def _upsert(cursor, table, columns, keys, rows):
+    if not rows:
+        return
+    cols = ', '.join(columns)
+    marks = ', '.join(['%s'] * len(columns))
+    others = [c for c in columns if c not in keys]
+    if connection.vendor == 'mysql':
+        tail = ' ON DUPLICATE KEY UPDATE ' + ', '.join(f'{c} = VALUES({c})' for c in others)
+    else:
+        tail = f' ON CONFLICT ({", ".join(keys)}) DO UPDATE SET ' + ', '.join(f'{c} = excluded.{c}' for c in others)
+    sql = f'INSERT INTO {table} ({cols}) VALUES ({marks}){tail}'
+    for start in range(0, len(rows), BATCH):
+        cursor.executemany(sql, rows[start:start + BATCH])
+
+
+def _delete(cursor, table, keys, values):
+    if not values:
+        return
+    values = list(values)
+    step = BATCH if len(keys) == 1 else BATCH // 2
+    for start in range(0, len(values), step):
+        chunk = values[start:start + step]
+        if len(keys) == 1:
+            sql = f'DELETE FROM {table} WHERE {keys[0]} IN ({", ".join(["%s"] * len(chunk))})'
+            params = chunk
+        else:
+            row = '(' + ', '.join(['%s'] * len(keys)) + ')'
+            sql = f'DELETE FROM {table} WHERE ({", ".join(keys)}) IN ({", ".join([row] * len(chunk))})'
+            params = [v for key in chunk for v in key]
+        cursor.execute(sql, params)
+
+
+def persist(journal):
+    """Write the net effect of one applied change set. Must run inside the caller's transaction."""
+    by_type = {}
+    for obj in journal.removed.values():
+        by_type.setdefault(('d', type(obj)), []).append(obj)
+    for obj in list(journal.created.values()) + list(journal.modified.values()):
+        by_type.setdefault(('u', type(obj)), []).append(obj)
+
+    def gone(cls):
+        return by_type.get(('d', cls), [])
+
+    def live(cls):
+        return by_type.get(('u', cls), [])
+
+    touched_blocks = set()
+    with connection.cursor() as c:
+        # ---- deletes, children first
+        removed_br = [(br.block.id, br.site.id) for br in gone(BlockReplica)]
+        rewritten_br = [(br.block.id, br.site.id) for br in live(BlockReplica)]
+        _delete(c, T['brf'], ('block_id', 'site_id'), removed_br + rewritten_br)
+        _delete(c, T['block_replica'], ('block_id', 'site_id'), removed_br)
+        _delete(c, T['dataset_replica'], ('dataset_id', 'site_id'),
+                [(dr.dataset.id, dr.site.id) for dr in gone(DatasetReplica)])
+        deleted_files = [f.id for f in journal.file_deletes.values()]
+        _delete(c, T['brf'], ('file_id',), deleted_files)
+        _delete(c, T['file'], ('id',), deleted_files)
+        touched_blocks.update(f.block.id for f in journal.file_deletes.values())
+        removed_blocks = [b.id for b in gone(Block)]
+        _delete(c, T['brf'], ('block_id',), removed_blocks)
+        _delete(c, T['file'], ('block_id',), removed_blocks)
+        _delete(c, T['block'], ('id',), removed_blocks)
+        touched_blocks.update(removed_blocks)
+        _delete(c, T['dataset'], ('id',), [d.id for d in gone(Dataset)])
+        removed_sites = [s.id for s in gone(Site)]
+        _delete(c, T['quota'], ('site_id',), removed_sites)
+        _delete(c, T['site'], ('id',), removed_sites)
+        _delete(c, T['group'], ('id',), [g.id for g in gone(Group)])
+        removed_partitions = [p.id for p in gone(Partition)]
+        _delete(c, T['quota'], ('partition_id',), removed_partitions)
+        _delete(c, T['partition'], ('id',), removed_partitions)
+
+        # ---- upserts, parents first
+        _upsert(c, T['partition'], ('id', 'name', 'condition_text', 'subpartitions'), ('id',),
+                [(p.id, p.name, p.condition.text if p.condition else '',
+                  ','.join(s.name for s in p.subpartitions) if p.subpartitions else '')
+                 for p in live(Partition)])
+        _upsert(c, T['group'], ('id', 'name', 'olevel'), ('id',),
+                [(g.id, g.name, int(g.olevel)) for g in live(Group)])
+        _upsert(c, T['site'], ('id', 'name', 'host', 'storage_type', 'backend', 'status',
+                               'filename_mapping', 'x509proxy'), ('id',),
+                [(s.id, s.name, s.host, int(s.storage_type), s.backend, int(s.status),
+                  json.dumps(s.filename_mapping, sort_keys=True), s.x509proxy) for s in live(Site)])
+        _upsert(c, T['quota'], ('site_id', 'partition_id', 'quota'), ('site_id', 'partition_id'),
+                [(sp.site.id, sp.partition.id, sp._quota) for sp in live(SitePartition)])
+        _upsert(c, T['dataset'], ('id', 'name', 'status', 'data_type', 'software_version',
+                                  'last_update', 'is_open'), ('id',),
+                [(d.id, d.name, int(d.status), int(d.data_type),
+                  None if d.software_version is None else json.dumps(d.software_version),
+                  d.last_update, d.is_open) for d in live(Dataset)])
+        _upsert(c, T['block'], ('id', 'dataset_id', 'name', 'size', 'num_files', 'is_open',
+                                'last_update'), ('id',),
+                [(b.id, b.dataset.id, b.name, b.size, b.num_files, b.is_open, b.last_update)
+                 for b in live(Block)])
+        _upsert(c, T['file'], ('id', 'block_id', 'name', 'size', 'checksum'), ('id',),
+                [(f.id, f.block.id, f.lfn, f.size, json.dumps([list(p) for p in f.checksum]) if f.checksum else '')
+                 for f in journal.file_upserts.values()])
+        touched_blocks.update(f.block.id for f in journal.file_upserts.values())
+        _upsert(c, T['dataset_replica'], ('dataset_id', 'site_id', 'growing', 'group_id'),
+                ('dataset_id', 'site_id'),
+                [(dr.dataset.id, dr.site.id, dr.growing, dr.group.id or None)
+                 for dr in live(DatasetReplica)])
+        brs = live(BlockReplica)
+        _upsert(c, T['block_replica'], ('block_id', 'site_id', 'group_id', 'is_custodial',
+                                        'is_complete', 'size', 'last_update'), ('block_id', 'site_id'),
+                [(br.block.id, br.site.id, br.group.id or None, br.is_custodial, br.file_ids is None,
+                  br._size, br.last_update) for br in brs])
+        brf_rows = []
+        for br in brs:
+            if br.file_ids is None:
+                continue
+            for fid in br.file_ids:
+                if isinstance(fid, str):
+                    raise ObjectError(f'{br!r} lists file {fid}, which is not in the inventory')
+                brf_rows.append((br.block.id, br.site.id, fid))
+        for start in range(0, len(brf_rows), BATCH):
+            c.executemany(f'INSERT INTO {T["brf"]} (block_id, site_id, file_id) VALUES (%s, %s, %s)',
+                          brf_rows[start:start + BATCH])
+    return touched_blocks
