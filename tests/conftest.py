@@ -1,0 +1,135 @@
+"""Shared fixtures: inventories built in RAM, and real server processes on the test database."""
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from inventory.objects import (Block, BlockReplica, Dataset, DatasetReplica, Group, Inventory, Site)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def make_inventory():
+    """An inventory with two sites, two groups, two datasets (3 blocks) and a few replicas."""
+    def make():
+        inv = Inventory()
+        for name in ('T2_A', 'T1_B'):
+            inv.update(Site(name))
+        for name in ('physics', 'ops'):
+            inv.update(Group(name))
+        inv.update(Dataset('/A/B/RAW', status='valid'))
+        inv.update(Block('b1', '/A/B/RAW', size=100, num_files=2))
+        inv.update(Block('b2', '/A/B/RAW', size=50, num_files=1))
+        inv.update(Dataset('/C/D/AOD'))
+        inv.update(Block('c1', '/C/D/AOD', size=70, num_files=7))
+        inv.update(DatasetReplica('/A/B/RAW', 'T2_A', growing=True, group='physics'))
+        inv.update(BlockReplica('/A/B/RAW#b1', 'T2_A', 'physics'))
+        inv.update(BlockReplica('/A/B/RAW#b2', 'T2_A', 'physics'))
+        inv.update(DatasetReplica('/C/D/AOD', 'T1_B'))
+        inv.update(BlockReplica('/C/D/AOD#c1', 'T1_B', 'ops', size=30, file_ids=(1, 2, 3)))
+        return inv
+    return make
+
+
+def database_url():
+    """DYNAMO_DB_URL for the database the tests run on (the test database once it is set up)."""
+    from django.db import connection
+    s = connection.settings_dict
+    if connection.vendor == 'sqlite':
+        return f'sqlite:///{s["NAME"]}'
+    password = f':{s["PASSWORD"]}' if s['PASSWORD'] else ''
+    return f'mysql://{s["USER"]}{password}@{s["HOST"]}:{s["PORT"]}/{s["NAME"]}'
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def manage(*args, input=None, env=None, timeout=120):
+    """Run `python manage.py ARGS` against the test database; returns CompletedProcess."""
+    full_env = dict(os.environ, DYNAMO_DB_URL=database_url(), **(env or {}))
+    return subprocess.run([sys.executable, str(ROOT / 'manage.py'), *args], input=input, env=full_env,
+                          capture_output=True, text=True, timeout=timeout, cwd=str(ROOT))
+
+
+class ServerProcess:
+    def __init__(self, tmp_path, extra_args=(), env=None):
+        self.port = free_port()
+        self.url = f'http://127.0.0.1:{self.port}'
+        self.log_path = tmp_path / f'server-{self.port}.log'
+        full_env = dict(os.environ, DYNAMO_DB_URL=database_url(), **(env or {}))
+        self.proc = subprocess.Popen(
+            [sys.executable, str(ROOT / 'manage.py'), 'runserver_dynamo', '--bind', f'127.0.0.1:{self.port}',
+             *extra_args], stdout=open(self.log_path, 'w'), stderr=subprocess.STDOUT, env=full_env, cwd=str(ROOT))
+
+    def get(self, path, timeout=5):
+        import json
+        import urllib.error
+        import urllib.request
+        try:
+            with urllib.request.urlopen(self.url + path, timeout=timeout) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b'null')
+
+    def wait_online(self, timeout=60):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f'server exited with {self.proc.returncode}:\n{self.log()}')
+            try:
+                status, _ = self.get('/data/inventory/groups', timeout=1)
+                if status == 200:
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f'server not online after {timeout} s:\n{self.log()}')
+
+    def stop(self, sig=None):
+        import signal
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig or signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def log(self):
+        return self.log_path.read_text() if self.log_path.exists() else ''
+
+
+@pytest.fixture
+def start_server(transactional_db, tmp_path):
+    """Start real `runserver_dynamo` processes on the test database; stopped at teardown."""
+    servers = []
+
+    def start(*extra_args, env=None, wait=True):
+        server = ServerProcess(tmp_path, extra_args, env)
+        servers.append(server)
+        return server.wait_online() if wait else server
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _require_mariadb(request):
+    """A MariaDB-marked test fails under CI when the suite is not on MariaDB (CI deselects it
+    with -m 'not mariadb' on the SQLite pass); locally it is skipped."""
+    if request.node.get_closest_marker('mariadb') is None:
+        return
+    from django.db import connection
+    if connection.vendor != 'mysql':
+        if os.environ.get('CI') == 'true':
+            pytest.fail('this test needs MariaDB but the suite is not running on it')
+        pytest.skip('needs MariaDB (run with DYNAMO_DB_URL=mysql://root@127.0.0.1:3306/dynamo)')
