@@ -1,4 +1,5 @@
 """Inject (or, with --delete, invalidate) inventory data from a JSON document."""
+import logging
 import sys
 
 from django.core.management.base import BaseCommand, CommandError
@@ -15,6 +16,8 @@ class Command(BaseCommand):
         parser.add_argument('--timeout', type=float, default=600, help='seconds to wait for the server')
 
     def handle(self, *args, **options):
+        if options['verbosity'] < 2:
+            logging.getLogger('dynamo').setLevel(logging.WARNING)
         path = options['document']
         try:
             text = sys.stdin.read() if path == '-' else open(path, encoding='utf-8').read()
