@@ -35,3 +35,23 @@ class ProgressBar:
             self.update(self.total)
             self.stream.write('\n')
             self.stream.flush()
+
+
+def require_database():
+    """Exit with a one-line message (no traceback) if the database is unreachable or not migrated."""
+    from django.conf import settings
+    from django.db import DatabaseError, connection
+    from django.db.migrations.executor import MigrationExecutor
+    db = settings.DATABASES['default']
+    where = db['NAME'] if db['ENGINE'].endswith('sqlite3') else f'{db["USER"]}@{db["HOST"]}:{db["PORT"]}/{db["NAME"]}'
+    try:
+        connection.ensure_connection()
+        executor = MigrationExecutor(connection)
+        pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    except DatabaseError as exc:
+        sys.stderr.write(f'dynamo: cannot connect to the database {where}: {exc.args[-1] if exc.args else exc}\n')
+        sys.exit(1)
+    if pending:
+        sys.stderr.write(f'dynamo: the database {where} is not initialised or not up to date: '
+                         f'run "python manage.py migrate" first\n')
+        sys.exit(1)

@@ -1,13 +1,12 @@
 """Start the Dynamo server: load the inventory into RAM, serve HTTP, apply writes."""
 import logging
 import signal
-import sys
 import threading
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django.db import DatabaseError, connection
-from django.db.migrations.executor import MigrationExecutor
+
+from dynamo_site.cli import require_database
 
 
 class Command(BaseCommand):
@@ -21,7 +20,7 @@ class Command(BaseCommand):
         from execution.server import DynamoServer
         logging.getLogger('dynamo').setLevel(settings.DYNAMO_LOG_LEVEL)
         bind = options['bind'] or settings.DYNAMO_BIND
-        _check_database()
+        require_database()
         stop = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
@@ -30,18 +29,3 @@ class Command(BaseCommand):
         except OSError as exc:
             raise CommandError(f'cannot serve on {bind}: {exc.strerror or exc}')
 
-
-def _check_database():
-    db = settings.DATABASES['default']
-    where = db['NAME'] if db['ENGINE'].endswith('sqlite3') else f'{db["USER"]}@{db["HOST"]}:{db["PORT"]}/{db["NAME"]}'
-    try:
-        connection.ensure_connection()
-        pending = MigrationExecutor(connection).migration_plan(
-            MigrationExecutor(connection).loader.graph.leaf_nodes())
-    except DatabaseError as exc:
-        sys.stderr.write(f'dynamo: cannot connect to the database {where}: {exc.args[-1] if exc.args else exc}\n')
-        sys.exit(1)
-    if pending:
-        sys.stderr.write(f'dynamo: the database {where} is not initialised or not up to date: '
-                         f'run "python manage.py migrate" first\n')
-        sys.exit(1)

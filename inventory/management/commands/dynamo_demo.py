@@ -7,6 +7,8 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
+from dynamo_site.cli import require_database
+
 from execution import writes
 from inventory.models import Dataset
 
@@ -18,6 +20,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         logging.getLogger('dynamo').setLevel(logging.WARNING)
+        require_database()
         if Dataset.objects.exists():
             self.stdout.write('The inventory is not empty: demo data not loaded.')
         else:

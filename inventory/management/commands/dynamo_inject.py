@@ -4,6 +4,8 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
+from dynamo_site.cli import require_database
+
 from execution import writes as writer
 
 
@@ -18,6 +20,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         if options['verbosity'] < 2:
             logging.getLogger('dynamo').setLevel(logging.WARNING)
+        require_database()
         path = options['document']
         try:
             text = sys.stdin.read() if path == '-' else open(path, encoding='utf-8').read()
