@@ -104,39 +104,66 @@ def apply_changeset(*, inventory, origin, operations=None, builder=None, keep_id
             state, _ = InventoryState.objects.select_for_update().get_or_create(id=1)
             if state.seq != inventory.seq:
                 catch_up(inventory, upto=state.seq)
-            journal = inventory.begin(keep_ids=keep_ids)
+            seq = state.seq + 1
+            log_writer = _ChangeSetWriter(seq, origin)
+            journal = inventory.begin(keep_ids=keep_ids, sink=log_writer.add)
             result = {}
             if builder is not None:
                 result = builder(inventory) or {}
             if operations is not None:
                 apply_operations(inventory, operations, progress)
-            if journal.ops:
-                seq = state.seq + 1
+            if journal.num_ops:
                 store.persist(journal)
-                _record(seq, origin, journal.ops)
+                log_writer.close(journal.num_ops)
                 state.seq = seq
                 state.updated = timezone.now()
                 state.save()
+            else:
+                log_writer.discard()
     except BaseException:
         if journal is not None and inventory.journal is journal and not inventory.abort():
             raise ImageLost('a failed change set was too large to undo in RAM')
         raise
     # committed
     journal = inventory.end()
-    if journal.ops:
+    if journal.num_ops:
         inventory.seq = state.seq
     _invalidate(inventory, journal)
     elapsed = time.monotonic() - start
     log.info('applied change set %s from %s: %d changes in %.2f s', inventory.seq, origin,
-             len(journal.ops), elapsed)
-    return AppliedChangeSet(inventory.seq if journal.ops else 0, len(journal.ops), elapsed, result)
+             journal.num_ops, elapsed)
+    return AppliedChangeSet(inventory.seq if journal.num_ops else 0, journal.num_ops, elapsed, result)
 
 
-def _record(seq, origin, ops):
-    ChangeSet.objects.create(seq=seq, origin=origin[:255], applied_at=timezone.now(), num_changes=len(ops))
-    ChangeSetChunk.objects.bulk_create(
-        ChangeSetChunk(changeset_id=seq, index=i // CHUNK, data=json.dumps(ops[i:i + CHUNK], separators=(',', ':')))
-        for i in range(0, len(ops), CHUNK))
+class _ChangeSetWriter:
+    """Streams the resolved operations of the change set being applied into the log, in chunks,
+    inside the write transaction (a million changes never sit in memory at once)."""
+
+    def __init__(self, seq, origin):
+        self.seq = seq
+        self.buffer = []
+        self.index = 0
+        self.changeset = ChangeSet.objects.create(seq=seq, origin=origin[:255], applied_at=timezone.now(),
+                                                  num_changes=0)
+
+    def add(self, op, data):
+        self.buffer.append((op, data))
+        if len(self.buffer) >= CHUNK:
+            self._flush()
+
+    def _flush(self):
+        if self.buffer:
+            ChangeSetChunk.objects.create(changeset_id=self.seq, index=self.index,
+                                          data=json.dumps(self.buffer, separators=(',', ':')))
+            self.index += 1
+            self.buffer = []
+
+    def close(self, num_changes):
+        self._flush()
+        ChangeSet.objects.filter(seq=self.seq).update(num_changes=num_changes, applied_at=timezone.now())
+
+    def discard(self):
+        ChangeSet.objects.filter(seq=self.seq).delete()
 
 
 def apply_request(*, inventory, kind, text, origin, progress=None):

@@ -89,10 +89,10 @@ class Inventory:
         return new
 
     # ---------------------------------------------------------------- change sets
-    def begin(self, *, keep_ids=False, undo_limit=5_000_000):
+    def begin(self, *, keep_ids=False, undo_limit=5_000_000, sink=None):
         if self.journal is not None:
             raise ObjectError('a change set is already being applied to this inventory')
-        self.journal = Journal(keep_ids=keep_ids, undo_limit=undo_limit)
+        self.journal = Journal(keep_ids=keep_ids, undo_limit=undo_limit, sink=sink)
         self.journal.saved_ids = dict(self.next_ids)
         return self.journal
 
@@ -186,7 +186,7 @@ class Inventory:
             raise ObjectError(f'cannot update an object of type {type(obj).__name__}') from None
         embedded, changed = handler(self, obj)
         if changed and self.journal is not None:
-            self.journal.ops.append(('u', serialize.to_dict(embedded)))
+            self.journal.emit('u', serialize.to_dict(embedded))
         return embedded, changed
 
     def _changed(self, existing, obj, names):
@@ -445,7 +445,7 @@ class Inventory:
             raise ObjectError(f'cannot delete an object of type {type(obj).__name__}') from None
         removed = handler(self, obj)
         if removed is not None and self.journal is not None:
-            self.journal.ops.append(('d', serialize.to_dict(removed)))
+            self.journal.emit('d', serialize.to_dict(removed))
         return removed
 
     def _removed(self, obj):

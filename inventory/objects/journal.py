@@ -9,7 +9,7 @@ _MISSING = object()
 
 
 class Journal:
-    def __init__(self, *, keep_ids=False, undo_limit=5_000_000):
+    def __init__(self, *, keep_ids=False, undo_limit=5_000_000, sink=None):
         self.keep_ids = keep_ids          # replaying a logged change set: ids come with the objects
         self.undo_limit = undo_limit
         self.undo = []
@@ -21,6 +21,8 @@ class Journal:
         self.file_deletes = {}            # lfn -> File
         self.file_lookup = {}             # lfn -> File or None, prefetched from the catalog
         self.ops = []                     # resolved ('u'|'d', object dict) in call order
+        self.sink = sink                  # if set, receives the ops instead of self.ops (streaming)
+        self.num_ops = 0
         self.saved_ids = None
 
     def record(self, entry):
@@ -73,6 +75,9 @@ class Journal:
         self.modified.pop(key, None)
         self.removed[key] = obj
 
-    @property
-    def num_ops(self):
-        return len(self.ops)
+    def emit(self, op, data):
+        self.num_ops += 1
+        if self.sink is None:
+            self.ops.append((op, data))
+        else:
+            self.sink(op, data)
