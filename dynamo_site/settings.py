@@ -104,6 +104,14 @@ DYNAMO_FILE_CACHE_BLOCKS = int(env('DYNAMO_FILE_CACHE_BLOCKS', '1000'))
 DYNAMO_HEARTBEAT_TIMEOUT = 15.0          # seconds without heartbeat before a server counts as gone
 DYNAMO_LOG_LEVEL = env('DYNAMO_LOG_LEVEL', 'INFO').upper()
 
+# Applications
+DYNAMO_APP_SOCKET = env('DYNAMO_APP_SOCKET', str(VAR_DIR / 'dynamo.sock'))
+DYNAMO_WORK_DIR = env('DYNAMO_WORK_DIR', str(VAR_DIR / 'apps'))
+DYNAMO_MAX_READONLY_APPS = int(env('DYNAMO_MAX_READONLY_APPS', '8'))
+DYNAMO_APP_TIMEOUT_HOURS = float(env('DYNAMO_APP_TIMEOUT_HOURS', '2'))
+DYNAMO_APP_MEMORY_LIMIT_MB = int(env('DYNAMO_APP_MEMORY_LIMIT_MB', '4096'))
+DYNAMO_DB_READONLY_URL = env('DYNAMO_DB_READONLY_URL')
+
 # Celery (policies arrive later); the server itself never needs a broker
 CELERY_BROKER_URL = env('DYNAMO_CELERY_BROKER', 'redis://127.0.0.1:6379/0')
 CELERY_TASK_ALWAYS_EAGER = False

@@ -68,3 +68,67 @@ class ChangeRequestChunk(models.Model):
     class Meta:
         db_table = 'dyn_change_request_chunks'
         constraints = [models.UniqueConstraint(fields=['request', 'index'], name='dyn_crc_index')]
+
+
+class AppState(models.TextChoices):
+    NEW = 'new'
+    ASSIGNED = 'assigned'
+    RUN = 'run'
+    DONE = 'done'
+    FAILED = 'failed'
+    KILLED = 'killed'
+    NOTFOUND = 'notfound'
+    AUTHFAILED = 'authfailed'
+
+
+FINAL_APP_STATES = (AppState.DONE, AppState.FAILED, AppState.KILLED, AppState.NOTFOUND,
+                    AppState.AUTHFAILED)
+
+
+class Application(models.Model):
+    """One run of a script (or an interactive console) forked from a server's RAM image."""
+    title = models.CharField(max_length=255)
+    user = models.ForeignKey('auth.User', on_delete=models.PROTECT, related_name='applications')
+    script_path = models.CharField(max_length=1024, blank=True, default='', help_text='as submitted')
+    args = models.TextField(blank=True, default='')
+    checksum = models.CharField(max_length=64, blank=True, default='', help_text='SHA-256 of the script')
+    write_request = models.BooleanField(default=False)
+    interactive = models.BooleanField(default=False)
+    state = models.CharField(max_length=16, choices=AppState.choices, default=AppState.NEW)
+    exit_code = models.IntegerField(null=True, blank=True)
+    message = models.TextField(blank=True, default='')
+    timeout = models.FloatField(help_text='hours; 0 = no limit')
+    server = models.ForeignKey(Server, on_delete=models.SET_NULL, null=True, blank=True, db_constraint=False)
+    hostname = models.CharField(max_length=255, blank=True, default='')
+    pid = models.IntegerField(null=True, blank=True)
+    work_dir = models.CharField(max_length=1024, blank=True, default='')
+    seq = models.BigIntegerField(null=True, blank=True, help_text='change set it produced')
+    num_changes = models.IntegerField(null=True, blank=True)
+    created = models.DateTimeField()
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+    output = models.TextField(blank=True, default='', help_text='stdout and stderr (last 1 MB)')
+
+    class Meta:
+        db_table = 'dyn_applications'
+        indexes = [models.Index(fields=['state', 'id'], name='dyn_app_state')]
+
+    def __str__(self):
+        return f'application {self.id} ({self.title}, {self.state})'
+
+
+class ExecAuthorization(models.Model):
+    """Binds a title to the SHA-256 of a script, for one user or (user empty) for everyone."""
+    title = models.CharField(max_length=255)
+    user = models.ForeignKey('auth.User', on_delete=models.CASCADE, null=True, blank=True,
+                             help_text='empty = every user')
+    checksum = models.CharField(max_length=64)
+    path = models.CharField(max_length=1024, blank=True, default='', help_text='file authorized')
+    created = models.DateTimeField()
+
+    class Meta:
+        db_table = 'dyn_exec_authorizations'
+        constraints = [models.UniqueConstraint(fields=['title', 'user'], name='dyn_execauth_title_user')]
+
+    def __str__(self):
+        return f'{self.title} for {self.user or "everyone"}'

@@ -1,18 +1,24 @@
-"""The Dynamo server loop: load the RAM image, serve HTTP from it, apply queued writes in order.
+"""The Dynamo server loop: load the RAM image, serve HTTP from it, run applications, and apply
+queued writes in order.
 
 It does not parse arguments or install signal handlers (the command does), and it never lets a
-bad request or a database hiccup take the process down.
+bad request, a failing application or a database hiccup take the process down.
 """
+import gc
 import logging
 import threading
 import time
 
+from django.conf import settings
 from django.db import close_old_connections, connection
 
 from execution import services
+from execution.appserver import AppServer, Hub
+from execution.dbaccess import readonly_settings
 from execution.http import HttpServer
 from execution.models import ServerState
 from execution.runtime import RUNTIME
+from execution.scheduler import Scheduler, finalize_orphans
 from inventory import services as inventory_services
 from inventory import store
 from inventory.objects import ObjectError
@@ -24,9 +30,12 @@ class DynamoServer:
     def __init__(self, *, bind, stop_event=None, poll_interval=0.1, heartbeat_interval=2.0):
         self.bind = bind
         self.stop_event = stop_event or threading.Event()
+        self.wake = threading.Event()
         self.poll_interval = poll_interval
         self.heartbeat_interval = heartbeat_interval
         self.http = None
+        self.apps = None
+        self.scheduler = None
         self.record = None
 
     def run(self):
@@ -38,12 +47,23 @@ class DynamoServer:
         log.info('serving HTTP on http://%s (inventory loading)', self.bind)
         try:
             self._load()
+            hub = Hub()
+            self.scheduler = Scheduler(server_id=self.record.id, runtime=RUNTIME, hub=hub,
+                                       readonly_db=readonly_settings())
+            finalize_orphans(exclude_server_id=self.record.id)
+            self.apps = AppServer(path=settings.DYNAMO_APP_SOCKET, server=self.record, hub=hub,
+                                  scheduler=self.scheduler, wake=self.wake)
+            self.apps.start()
             services.server_heartbeat(server_id=self.record.id, state=ServerState.ONLINE,
                                       seq=RUNTIME.inventory.seq)
             log.info('server online at seq %d', RUNTIME.inventory.seq)
             self._loop()
         finally:
             log.info('shutting down')
+            if self.apps is not None:
+                self.apps.stop()
+            if self.scheduler is not None:
+                self.scheduler.shutdown()
             self.http.stop()
             try:
                 services.server_unregister(server_id=self.record.id)
@@ -57,6 +77,8 @@ class DynamoServer:
         inventory.seq = seq
         with RUNTIME.lock.write():
             RUNTIME.inventory = inventory
+        gc.collect()
+        gc.freeze()   # forked applications then do not copy the image's pages for GC bookkeeping
         num_br = sum(len(dr.block_replicas) for s in inventory.sites.values() for dr in s.dataset_replicas())
         log.info('inventory loaded in %.1f s: %d sites, %d groups, %d datasets, %d blocks, %d block replicas (seq %d)',
                  time.monotonic() - start, len(inventory.sites), len(inventory.groups) - 1,
@@ -71,10 +93,12 @@ class DynamoServer:
                 if now - last_beat > self.heartbeat_interval:
                     services.server_heartbeat(server_id=self.record.id, seq=RUNTIME.inventory.seq)
                     last_beat = now
-                busy = self._process_one()
-                if not busy and store.current_seq() != RUNTIME.inventory.seq:
-                    with RUNTIME.lock.write():
-                        inventory_services.catch_up(RUNTIME.inventory)
+                busy = self.scheduler.poll()
+                if not self.scheduler.writer_running:   # a write application holds the write lock
+                    busy = self._process_one() or busy
+                    if not busy and store.current_seq() != RUNTIME.inventory.seq:
+                        with RUNTIME.lock.write():
+                            inventory_services.catch_up(RUNTIME.inventory)
             except inventory_services.ImageLost:
                 log.error('RAM image lost after a failed change set; reloading')
                 self._load()
@@ -84,7 +108,8 @@ class DynamoServer:
                 connection.close()
                 self.stop_event.wait(1.0)
             if not busy:
-                self.stop_event.wait(self.poll_interval)
+                self.wake.wait(self.poll_interval)
+                self.wake.clear()
 
     def _process_one(self):
         request = services.request_claim_next()

@@ -54,7 +54,8 @@ def free_port():
 
 def manage(*args, input=None, env=None, timeout=120):
     """Run `python manage.py ARGS` against the test database; returns CompletedProcess."""
-    full_env = dict(os.environ, DYNAMO_DB_URL=database_url(), **(env or {}))
+    full_env = dict(os.environ, DYNAMO_DB_URL=database_url())
+    full_env.update(env or {})   # the caller may override DYNAMO_DB_URL itself
     return subprocess.run([sys.executable, str(ROOT / 'manage.py'), *args], input=input, env=full_env,
                           capture_output=True, text=True, timeout=timeout, cwd=str(ROOT))
 
@@ -64,7 +65,8 @@ class ServerProcess:
         self.port = free_port()
         self.url = f'http://127.0.0.1:{self.port}'
         self.log_path = tmp_path / f'server-{self.port}.log'
-        full_env = dict(os.environ, DYNAMO_DB_URL=database_url(), **(env or {}))
+        full_env = dict(os.environ, DYNAMO_DB_URL=database_url())
+        full_env.update(env or {})
         self.proc = subprocess.Popen(
             [sys.executable, str(ROOT / 'manage.py'), 'runserver_dynamo', '--bind', f'127.0.0.1:{self.port}',
              *extra_args], stdout=open(self.log_path, 'w'), stderr=subprocess.STDOUT, env=full_env, cwd=str(ROOT))
@@ -120,6 +122,15 @@ def start_server(transactional_db, tmp_path):
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _no_file_catalog():
+    """store.load() installs its file catalog process-wide (Block.file_source); remove it after each
+    test so that pure RAM tests never reach a database through a catalog left by an earlier test."""
+    from inventory.objects import Block
+    yield
+    Block.file_source = None
 
 
 @pytest.fixture(autouse=True)

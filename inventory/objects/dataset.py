@@ -90,6 +90,8 @@ class Dataset:
                     self.last_update, self.is_open, self.id)
         return c
 
+    unlinked_clone = clone
+
     def __repr__(self):
         return f'Dataset({self._name!r})'
 
@@ -167,6 +169,8 @@ class Block:
         return Block(self._name, self.dataset_name, self.size, self.num_files, self.is_open,
                      self.last_update, self.id)
 
+    unlinked_clone = clone
+
     def __repr__(self):
         return f'Block({self.full_name()!r})'
 
@@ -206,6 +210,8 @@ class File:
 
     def clone(self):
         return File(self._lfn, self.block_full_name, self.size, self.checksum, self.id)
+
+    unlinked_clone = clone
 
     def __eq__(self, other):
         return isinstance(other, File) and self._lfn == other._lfn

@@ -26,6 +26,8 @@ class Group:
     def clone(self):
         return Group(self._name, self.olevel, self.id)
 
+    unlinked_clone = clone
+
     def __repr__(self):
         return f'Group({self._name!r})'
 

@@ -185,8 +185,13 @@ class Inventory:
         except KeyError:
             raise ObjectError(f'cannot update an object of type {type(obj).__name__}') from None
         embedded, changed = handler(self, obj)
-        if changed and self.journal is not None:
-            self.journal.emit('u', serialize.to_dict(embedded))
+        journal = self.journal
+        if changed and journal is not None:
+            data = serialize.to_dict(embedded)
+            if journal.portable_files and journal.new_files and data.get('file_ids'):
+                # ids given here to new files mean nothing to the server: send their LFNs
+                data['file_ids'] = [journal.new_files.get(f, f) for f in data['file_ids']]
+            journal.emit('u', data)
         return embedded, changed
 
     def _changed(self, existing, obj, names):
@@ -242,6 +247,8 @@ class Inventory:
             return existing, False
         file_id = existing.id if existing is not None else self._new_id('file', obj.id)
         new = File(obj.lfn, block, obj.size, obj.checksum, id=file_id)
+        if self.journal is not None and existing is None:
+            self.journal.new_files[file_id] = obj.lfn
         if self.journal is not None:
             self.journal.file_deletes.pop(obj.lfn, None)
             self.journal.file_upserts[obj.lfn] = new

@@ -23,6 +23,8 @@ class Journal:
         self.ops = []                     # resolved ('u'|'d', object dict) in call order
         self.sink = sink                  # if set, receives the ops instead of self.ops (streaming)
         self.num_ops = 0
+        self.portable_files = False       # emit LFNs, not ids, for files created in this journal
+        self.new_files = {}               # file id -> lfn of files created in this journal
         self.saved_ids = None
 
     def record(self, entry):

@@ -73,6 +73,8 @@ class DatasetReplica:
     def clone(self):
         return DatasetReplica(self.dataset_name, self.site_name, self.growing, group_name(self.group))
 
+    unlinked_clone = clone
+
     def __repr__(self):
         return f'DatasetReplica({self.dataset_name!r}, {self.site_name!r})'
 
@@ -178,6 +180,8 @@ class BlockReplica:
         size = -1 if self.file_ids is None else self._size
         return BlockReplica(self.block_full_name, self.site_name, group_name(self.group),
                             self.is_custodial, size, self.last_update, self.file_ids)
+
+    unlinked_clone = clone
 
     def __repr__(self):
         return f'BlockReplica({self.block_full_name!r}, {self.site_name!r})'

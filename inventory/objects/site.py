@@ -92,6 +92,8 @@ class Site:
         return Site(self._name, self.host, self.storage_type, self.backend, self.status,
                     self.filename_mapping, self.x509proxy, self.id)
 
+    unlinked_clone = clone
+
     def __repr__(self):
         return f'Site({self._name!r})'
 
@@ -149,6 +151,8 @@ class Partition:
 
     def clone(self):
         return Partition(self._name, self._condition, self._subpartitions, self.id)
+
+    unlinked_clone = clone
 
     def __repr__(self):
         return f'Partition({self._name!r})'
@@ -228,6 +232,8 @@ class SitePartition:
 
     def clone(self):
         return SitePartition(self.site_name, self.partition_name, self._quota)
+
+    unlinked_clone = clone
 
     def __repr__(self):
         return f'SitePartition({self.site_name!r}, {self.partition_name!r})'

@@ -1,0 +1,107 @@
+"""Client of the application socket (used by `manage.py dynamo`): submit, stream, poll, kill,
+interactive console. Talks to the local server only through its Unix socket."""
+import base64
+import os
+import signal
+import socket
+import sys
+
+from execution.appserver import Reader, send_msg
+
+
+class ClientError(Exception):
+    pass
+
+
+class Client:
+    def __init__(self, path):
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            self.sock.connect(path)
+        except (FileNotFoundError, ConnectionRefusedError):
+            raise ClientError(f'no Dynamo server is running here (no socket at {path}); '
+                              f'start one with "python manage.py runserver_dynamo"') from None
+        self.reader = Reader(self.sock)
+
+    def request(self, msg, fds=None):
+        send_msg(self.sock, msg, fds)
+        reply = self.reader.recv()
+        if 'error' in reply:
+            raise ClientError(reply['error'])
+        return reply
+
+    def stream(self, app_id, out=sys.stdout, err=sys.stderr, interactive=False):
+        """Print the application's output until it ends; returns the final record."""
+        interrupted = []
+
+        def on_sigint(*_):
+            if interactive:
+                send_msg(self.sock, {'signal': 'INT'})
+                return
+            if not interrupted:
+                interrupted.append(True)
+                err.write(f'\n[dynamo] killing application {app_id} (Ctrl-C again to leave it running)\n')
+                send_msg(self.sock, {'cmd': 'kill'})
+            else:
+                raise KeyboardInterrupt
+        previous = signal.signal(signal.SIGINT, on_sigint)
+        try:
+            while True:
+                try:
+                    msg = self.reader.recv()
+                except EOFError:
+                    raise ClientError('the server closed the connection (did it stop?)') from None
+                if 'out' in msg:
+                    out.write(msg['out'])
+                    out.flush()
+                elif 'err' in msg:
+                    err.write(msg['err'])
+                    err.flush()
+                elif 'final' in msg:
+                    return msg['final']
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+
+def exit_code_of(final):
+    if final.get('exit_code') is not None:
+        return final['exit_code']
+    return 137 if final.get('state') == 'killed' else 1
+
+
+def submit(*, socket_path, command, title, write, asynchronous, timeout):
+    import shlex
+    try:
+        words = shlex.split(command)
+    except ValueError as exc:
+        raise ClientError(f'cannot parse the command {command!r}: {exc}') from None
+    if not words:
+        raise ClientError('no script given')
+    script_path = words[0]
+    try:
+        with open(script_path, 'rb') as f:
+            script = f.read()
+    except OSError as exc:
+        raise ClientError(f'cannot read the script {script_path}: {exc.strerror}') from None
+    client = Client(socket_path)
+    reply = client.request({'cmd': 'submit', 'script': base64.b64encode(script).decode(),
+                            'script_path': os.path.abspath(script_path), 'args': shlex.join(words[1:]),
+                            'title': title, 'write': write, 'async': asynchronous, 'timeout': timeout})
+    if asynchronous:
+        return reply['id'], None
+    return reply['id'], client.stream(reply['id'])
+
+
+def interact(*, socket_path):
+    client = Client(socket_path)
+    reply = client.request({'cmd': 'interact'}, fds=[0, 1, 2])
+    return reply['id'], client.stream(reply['id'], interactive=True)
+
+
+def poll(*, socket_path, app_id):
+    return Client(socket_path).request({'cmd': 'poll', 'id': app_id})['app']
+
+
+def kill(*, socket_path, app_id):
+    return Client(socket_path).request({'cmd': 'kill', 'id': app_id})

@@ -1,0 +1,45 @@
+"""Authorize a script for write requests (or list / revoke authorizations)."""
+from django.core.management.base import BaseCommand, CommandError
+
+from dynamo_site.cli import require_database
+from execution import authorization
+
+
+class Command(BaseCommand):
+    help = 'Bind a title to the SHA-256 of a script so that it may run as a write request.'
+
+    def add_arguments(self, parser):
+        parser.add_argument('--executable', '-x', help='script file to authorize')
+        parser.add_argument('--title', '-t', help='application title')
+        parser.add_argument('--user', '-u', action='append', default=[],
+                            help='login name allowed to run it (repeatable; default: everyone)')
+        parser.add_argument('--list', '-L', action='store_true', help='list authorizations')
+        parser.add_argument('--revoke', '-D', action='store_true', help='remove the authorization of --title')
+
+    def handle(self, *args, **o):
+        require_database()
+        if o['list']:
+            rows = authorization.list_authorizations(o['title'])
+            if not rows:
+                self.stdout.write('No authorizations.')
+            for a in rows:
+                self.stdout.write(f'{a.title:30} {a.user.username if a.user else "(everyone)":16} '
+                                  f'{a.checksum}  {a.path}  {a.created:%Y-%m-%d %H:%M}')
+            return
+        if not o['title']:
+            raise CommandError('--title is required')
+        if o['revoke']:
+            count = authorization.revoke(title=o['title'], users=o['user'])
+            if not count:
+                raise CommandError(f'no authorization for title "{o["title"]}"'
+                                   + (f' and user(s) {", ".join(o["user"])}' if o['user'] else ''))
+            self.stdout.write(f'Revoked {count} authorization(s) of "{o["title"]}".')
+            return
+        if not o['executable']:
+            raise CommandError('--executable is required to authorize')
+        try:
+            created = authorization.authorize(path=o['executable'], title=o['title'], users=o['user'])
+        except OSError as exc:
+            raise CommandError(f'cannot read {o["executable"]}: {exc.strerror}')
+        who = ', '.join(a.user.username for a in created if a.user) or 'everyone'
+        self.stdout.write(f'Authorized "{o["title"]}" = {o["executable"]} (SHA-256 {created[0].checksum}) for {who}.')

@@ -1,0 +1,240 @@
+"""Which application runs when, and the life of each running child (start, kill, reap, apply).
+
+Rules: first in, first out; at most one write application at a time, and none while another
+write (injection, web write) is being applied; read-only applications run in parallel with
+anything up to a limit. Runs in the server's main thread only.
+"""
+import logging
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.utils import timezone
+
+from execution import authorization
+from execution.models import FINAL_APP_STATES, Application, AppState
+from execution.runner import CHANGES_FILE, OUTPUT_FILE, SCRIPT_FILE, OutputRelay, fork_application, read_changes
+from inventory import services as inventory_services
+from inventory.objects import ObjectError
+
+log = logging.getLogger('dynamo.apps')
+KILL_GRACE = 5.0
+OUTPUT_KEEP = 1 << 20
+
+
+@dataclass
+class Running:
+    app_id: int
+    pid: int
+    write: bool
+    deadline: float | None
+    work_dir: str
+    relay: OutputRelay | None = None
+    kill_reason: str = ''
+    killed_at: float | None = None
+    last_check: float = field(default_factory=time.monotonic)
+
+
+class Scheduler:
+    def __init__(self, *, server_id, runtime, hub, readonly_db):
+        self.server_id = server_id
+        self.runtime = runtime
+        self.hub = hub
+        self.readonly_db = readonly_db
+        self.max_readers = settings.DYNAMO_MAX_READONLY_APPS
+        self.running = {}          # pid -> Running
+        self.interactive_fds = {}  # app id -> (stdin, stdout, stderr) received from the client
+        self.pending_interrupts = []   # app ids whose client pressed Ctrl-C (filled by socket threads)
+        self._last_state_check = 0.
+
+    @property
+    def writer_running(self):
+        return any(r.write for r in self.running.values())
+
+    def poll(self):
+        """One scheduling step; returns True if anything happened."""
+        busy = self._reap()
+        while self.pending_interrupts:
+            self.interrupt(self.pending_interrupts.pop())
+        now = time.monotonic()
+        if now - self._last_state_check > 0.25:
+            self._last_state_check = now
+            self._enforce_kills_and_timeouts(now)
+        return self._start_new() or busy
+
+    # ------------------------------------------------------------------ starting
+    def _start_new(self):
+        readers = sum(1 for r in self.running.values() if not r.write)
+        writer = self.writer_running
+        started = False
+        for app in Application.objects.filter(server_id=self.server_id, state=AppState.NEW).order_by('id')[:50]:
+            if app.write_request:
+                if writer:
+                    continue      # a second writer waits; readers behind it may go
+            elif readers >= self.max_readers:
+                continue
+            if self._start(app):
+                started = True
+                if app.write_request:
+                    writer = True
+                else:
+                    readers += 1
+        return started
+
+    def _start(self, app):
+        if not Application.objects.filter(id=app.id, state=AppState.NEW).update(state=AppState.ASSIGNED):
+            return False           # killed meanwhile
+        script = os.path.join(app.work_dir, SCRIPT_FILE)
+        if not app.interactive and not os.path.exists(script):
+            self._finish(app.id, AppState.NOTFOUND, message=f'script {app.script_path} not found')
+            return False
+        if app.write_request:
+            reason = authorization.check(title=app.title, user=app.user, checksum=app.checksum)
+            if reason is not None:
+                log.warning('application %d refused: %s', app.id, reason)
+                self._finish(app.id, AppState.AUTHFAILED, message=f'write request refused: {reason}')
+                return False
+        fds = self.interactive_fds.pop(app.id, None)
+        pid, out_r, err_r = fork_application(
+            inventory=self.runtime.inventory, work_dir=app.work_dir, args=app.args,
+            write=app.write_request, readonly_db=self.readonly_db,
+            memory_limit_mb=settings.DYNAMO_APP_MEMORY_LIMIT_MB, interactive_fds=fds)
+        if fds:
+            for fd in fds:
+                os.close(fd)
+        timeout = app.timeout if app.timeout is not None else settings.DYNAMO_APP_TIMEOUT_HOURS
+        run = Running(app.id, pid, app.write_request,
+                      time.monotonic() + timeout * 3600 if timeout and timeout > 0 else None, app.work_dir)
+        if out_r is not None:
+            run.relay = OutputRelay(app.id, out_r, err_r, os.path.join(app.work_dir, OUTPUT_FILE),
+                                    lambda stream, text, app_id=app.id: self.hub.publish(app_id, stream, text))
+            run.relay.start()
+        self.running[pid] = run
+        Application.objects.filter(id=app.id).update(state=AppState.RUN, pid=pid, started=timezone.now())
+        self.hub.publish(app.id, 'state', AppState.RUN)
+        log.info('application %d started (pid %d, %s, %s)', app.id, pid,
+                 'write' if app.write_request else 'read-only', app.title)
+        return True
+
+    # ------------------------------------------------------------------ killing
+    def _enforce_kills_and_timeouts(self, now):
+        if not self.running:
+            return
+        by_app = {r.app_id: r for r in self.running.values()}
+        killed = Application.objects.filter(id__in=list(by_app), state=AppState.KILLED).values_list('id', 'message')
+        for app_id, message in killed:
+            self.kill(by_app[app_id], message or 'killed on request')
+        for run in by_app.values():
+            if run.deadline is not None and now > run.deadline and not run.kill_reason:
+                self.kill(run, 'timed out')
+            if run.killed_at is not None and now - run.killed_at > KILL_GRACE:
+                _signal_group(run.pid, signal.SIGKILL)
+
+    def kill(self, run, reason):
+        if run.kill_reason:
+            return
+        run.kill_reason = reason
+        run.killed_at = time.monotonic()
+        log.info('killing application %d (%s)', run.app_id, reason)
+        _signal_group(run.pid, signal.SIGTERM)
+
+    def interrupt(self, app_id):
+        for run in self.running.values():
+            if run.app_id == app_id:
+                _signal_group(run.pid, signal.SIGINT)
+
+    def shutdown(self):
+        """Server stopping: kill every child and record it as killed."""
+        for run in list(self.running.values()):
+            run.kill_reason = 'server shut down'
+            _signal_group(run.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while self.running and time.monotonic() < deadline:
+            if not self._reap():
+                time.sleep(0.05)
+
+    # ------------------------------------------------------------------ reaping
+    def _reap(self):
+        reaped = False
+        for pid in list(self.running):
+            try:
+                done, status = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                done, status = pid, 0
+            if not done:
+                continue
+            run = self.running.pop(pid)
+            reaped = True
+            if run.relay is not None:
+                run.relay.join(timeout=5)
+            code = os.waitstatus_to_exitcode(status)
+            self._complete(run, code)
+        return reaped
+
+    def _complete(self, run, code):
+        if run.kill_reason:
+            state, message = AppState.KILLED, run.kill_reason
+        elif code != 0:
+            state, message = AppState.FAILED, (f'exit code {code}' if code > 0 else f'killed by signal {-code}')
+        elif run.write:
+            state, message, seq, num = self._apply_changes(run)
+            self._finish(run.app_id, state, code, message, seq=seq, num_changes=num)
+            return
+        else:
+            state, message = AppState.DONE, 'exit code 0'
+        self._finish(run.app_id, state, code, message)
+
+    def _apply_changes(self, run):
+        path = os.path.join(run.work_dir, CHANGES_FILE)
+        origin = f'application {run.app_id}'
+
+        def progress(count):
+            log.info('application %d: %d changes applied so far', run.app_id, count)
+        try:
+            with self.runtime.lock.write():
+                applied = inventory_services.apply_changeset(
+                    inventory=self.runtime.inventory, origin=origin,
+                    operations=read_changes(path), progress=progress)
+        except (ObjectError, ValueError, OSError) as exc:
+            log.warning('application %d: changes refused: %s', run.app_id, exc)
+            return AppState.FAILED, f'changes not applied: {exc}', None, 0
+        if not applied.num_changes:
+            return AppState.DONE, 'exit code 0; nothing to change', None, 0
+        return (AppState.DONE, f'exit code 0; {applied.num_changes} changes applied as change set {applied.seq}',
+                applied.seq, applied.num_changes)
+
+    def _finish(self, app_id, state, code=None, message='', seq=None, num_changes=None):
+        output = ''
+        app = Application.objects.filter(id=app_id).values('work_dir').first()
+        if app and app['work_dir']:
+            path = os.path.join(app['work_dir'], OUTPUT_FILE)
+            try:
+                with open(path, 'rb') as f:
+                    f.seek(max(0, os.path.getsize(path) - OUTPUT_KEEP))
+                    output = f.read().decode('utf-8', 'replace')
+            except OSError:
+                pass
+        Application.objects.filter(id=app_id).update(
+            state=state, exit_code=code, message=message, finished=timezone.now(), output=output,
+            seq=seq, num_changes=num_changes)
+        log.info('application %d %s: %s', app_id, state, message)
+        self.hub.publish(app_id, 'final', {'state': str(state), 'exit_code': code, 'message': message})
+
+
+def _signal_group(pid, sig):
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        pass
+    except PermissionError:
+        os.kill(pid, sig)
+
+
+def finalize_orphans(*, exclude_server_id):
+    """Applications of servers that are gone (crashed or stopped) are recorded as killed."""
+    from execution.services import live_servers
+    alive = [s.id for s in live_servers()] + [exclude_server_id]
+    Application.objects.exclude(server_id__in=alive).exclude(state__in=FINAL_APP_STATES).update(
+        state=AppState.KILLED, message='its server stopped', finished=timezone.now())
