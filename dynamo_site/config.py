@@ -70,8 +70,10 @@ def database_from_url(url, var_dir):
         return {
             'ENGINE': 'django.db.backends.sqlite3',
             'NAME': path,
+            # rollback journal, not WAL: applications open the file read-only (mode=ro), which
+            # SQLite cannot do reliably for a WAL database another process writes
             'OPTIONS': {'timeout': 30, 'transaction_mode': 'IMMEDIATE',
-                        'init_command': 'PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;'},
+                        'init_command': 'PRAGMA journal_mode=DELETE;'},
             'TEST': {'NAME': path.replace('.sqlite3', '') + '-test.sqlite3'},
         }
     if parsed.scheme in ('mysql', 'mariadb'):

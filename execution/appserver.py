@@ -12,6 +12,7 @@ import pwd
 import queue
 import socket
 import struct
+import tempfile
 import threading
 
 from django.conf import settings
@@ -187,14 +188,17 @@ class AppServer:
             connection.close()
 
     # ---------------------------------------------------------------- commands
-    def _create(self, user, **fields):
-        app = Application.objects.create(user=user, server_id=self.server.id, hostname=self.server.hostname,
-                                         created=timezone.now(), **fields)
-        work_dir = os.path.join(settings.DYNAMO_WORK_DIR, str(app.id))
-        os.makedirs(work_dir, exist_ok=True)
-        app.work_dir = work_dir
-        app.save(update_fields=['work_dir'])
-        return app
+    def _create(self, user, script=None, **fields):
+        """The application row, created complete (work area and script in place) so that the
+        scheduler never sees half of it."""
+        os.makedirs(settings.DYNAMO_WORK_DIR, exist_ok=True)
+        work_dir = tempfile.mkdtemp(prefix=timezone.now().strftime('%Y%m%d-%H%M%S-'), dir=settings.DYNAMO_WORK_DIR)
+        os.chmod(work_dir, 0o755)
+        if script is not None:
+            with open(os.path.join(work_dir, SCRIPT_FILE), 'wb') as f:
+                f.write(script)
+        return Application.objects.create(user=user, server_id=self.server.id, hostname=self.server.hostname,
+                                          created=timezone.now(), work_dir=work_dir, **fields)
 
     def _cmd_submit(self, conn, reader, msg, user, uid):
         try:
@@ -204,13 +208,11 @@ class AppServer:
             return
         timeout = msg.get('timeout')
         with self.hub.lock:
-            app = self._create(user, title=str(msg.get('title') or 'DynamoExecutable')[:255],
+            app = self._create(user, script, title=str(msg.get('title') or 'DynamoExecutable')[:255],
                                script_path=str(msg.get('script_path', ''))[:1024], args=str(msg.get('args', '')),
                                checksum=authorization.checksum_bytes(script),
                                write_request=bool(msg.get('write')),
                                timeout=float(timeout) if timeout is not None else settings.DYNAMO_APP_TIMEOUT_HOURS)
-            with open(os.path.join(app.work_dir, SCRIPT_FILE), 'wb') as f:
-                f.write(script)
             q = None if msg.get('async') else self.hub.subscribe_locked(app.id)
         log.info('application %d submitted by %s: %s %s', app.id, user.username, app.script_path, app.args)
         send_msg(conn, {'id': app.id, 'work_dir': app.work_dir})

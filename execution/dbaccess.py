@@ -31,12 +31,10 @@ def readonly_settings():
     password = secrets.token_urlsafe(24)
     try:
         with connection.cursor() as c:
-            c.execute(f"CREATE USER IF NOT EXISTS '{user}'@'%%' IDENTIFIED BY %s", [password])
-            c.execute(f"ALTER USER '{user}'@'%%' IDENTIFIED BY %s", [password])
-            c.execute(f"GRANT SELECT ON `{db['NAME']}`.* TO '{user}'@'%%'")
-            c.execute(f"CREATE USER IF NOT EXISTS '{user}'@'localhost' IDENTIFIED BY %s", [password])
-            c.execute(f"ALTER USER '{user}'@'localhost' IDENTIFIED BY %s", [password])
-            c.execute(f"GRANT SELECT ON `{db['NAME']}`.* TO '{user}'@'localhost'")
+            for host in ('%', 'localhost'):
+                c.execute('CREATE USER IF NOT EXISTS %s@%s IDENTIFIED BY %s', [user, host, password])
+                c.execute('ALTER USER %s@%s IDENTIFIED BY %s', [user, host, password])
+                c.execute(f"GRANT SELECT ON `{db['NAME']}`.* TO %s@%s", [user, host])
     except DatabaseError as exc:
         log.warning('cannot create the read-only account %s (%s): applications get no database access; '
                     'set DYNAMO_DB_READONLY_URL', user, exc)
