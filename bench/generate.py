@@ -308,18 +308,21 @@ def make_sites(n, rng):
 
 def make_primaries(rng, count):
     result = set(DATA_PRIMARIES)
+    attempts = 0
     while len(result) < count:
+        attempts += 1
+        ext = f'_ext{attempts // (20 * count) + 1}' if attempts > 20 * count else ''
         proc = rng.choice(MC_PROCESSES).format(
             m=rng.choice((10, 50, 125, 200, 500, 750, 1000, 1500, 2000, 3000, 4500)),
             w=rng.choice((1, 10, 25, 50, 100, 300)),
             r=rng.choice(('70to100', '100to200', '200to400', '400to600', '600to800', '800to1200',
                           '1200to2500', '2500toInf', '15to30', '30to50', '50to80', '80to120')))
-        result.add(f'{proc}_{rng.choice(MC_SUFFIXES)}')
+        result.add(f'{proc}_{rng.choice(MC_SUFFIXES)}{ext}')
     return sorted(result)
 
 
 def make_dataset_names(n, rng):
-    primaries = make_primaries(rng, max(40, n // 25))
+    primaries = make_primaries(rng, max(40, n // 40))
     mc = [p for p in primaries if p not in DATA_PRIMARIES]
     seen = set()
     names = []

@@ -20,3 +20,20 @@ class ChangeRequestAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+@admin.register(models.Application)
+class ApplicationAdmin(admin.ModelAdmin):
+    list_display = ('id', 'title', 'user', 'state', 'write_request', 'exit_code', 'hostname', 'created', 'finished')
+    list_filter = ('state', 'write_request')
+    search_fields = ('title', 'user__username', 'script_path')
+    readonly_fields = [f.name for f in models.Application._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(models.ExecAuthorization)
+class ExecAuthorizationAdmin(admin.ModelAdmin):
+    list_display = ('title', 'user', 'checksum', 'path', 'created')
+    search_fields = ('title', 'user__username')

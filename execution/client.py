@@ -65,9 +65,11 @@ class Client:
 
 
 def exit_code_of(final):
-    if final.get('exit_code') is not None:
-        return final['exit_code']
-    return 137 if final.get('state') == 'killed' else 1
+    """The shell convention: the script's code, 128+N when killed by signal N, 1 if it never ran."""
+    code = final.get('exit_code')
+    if code is None:
+        return 137 if final.get('state') == 'killed' else 1
+    return 128 - code if code < 0 else code
 
 
 def submit(*, socket_path, command, title, write, asynchronous, timeout):
