@@ -23,6 +23,12 @@ _SOURCES = {
     'DYNAMO_WEB_MODULES_CONFIG': ('web', 'modules_config'),
     'DYNAMO_WEB_MODULE_PATHS': ('web', 'module_paths'),
     'DYNAMO_SECRET_KEY': ('web', 'secret_key'),
+    'DYNAMO_WEB_SSL_CERT': ('web', 'ssl_certificate'),
+    'DYNAMO_WEB_SSL_KEY': ('web', 'ssl_key'),
+    'DYNAMO_WEB_SSL_CA': ('web', 'ssl_client_ca'),
+    'DYNAMO_WEB_DN_HEADER': ('web', 'dn_header'),
+    'DYNAMO_WEB_TRUSTED_PROXIES': ('web', 'trusted_proxies'),
+    'DYNAMO_WEB_WRITE_WAIT': ('web', 'write_wait'),
     'DYNAMO_ALLOWED_HOSTS': ('web', 'allowed_hosts'),
     'DYNAMO_DEBUG': ('web', 'debug'),
 }

@@ -12,16 +12,14 @@ import pwd
 import queue
 import socket
 import struct
-import tempfile
 import threading
 
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from execution import authorization
+from execution import authorization, services
 from execution.models import FINAL_APP_STATES, Application, AppState
-from execution.runner import SCRIPT_FILE
 
 log = logging.getLogger('dynamo.apps')
 
@@ -189,16 +187,8 @@ class AppServer:
 
     # ---------------------------------------------------------------- commands
     def _create(self, user, script=None, **fields):
-        """The application row, created complete (work area and script in place) so that the
-        scheduler never sees half of it."""
-        os.makedirs(settings.DYNAMO_WORK_DIR, exist_ok=True)
-        work_dir = tempfile.mkdtemp(prefix=timezone.now().strftime('%Y%m%d-%H%M%S-'), dir=settings.DYNAMO_WORK_DIR)
-        os.chmod(work_dir, 0o755)
-        if script is not None:
-            with open(os.path.join(work_dir, SCRIPT_FILE), 'wb') as f:
-                f.write(script)
-        return Application.objects.create(user=user, server_id=self.server.id, hostname=self.server.hostname,
-                                          created=timezone.now(), work_dir=work_dir, **fields)
+        return services.application_create(user=user, server_id=self.server.id, hostname=self.server.hostname,
+                                           script=script, **fields)
 
     def _cmd_submit(self, conn, reader, msg, user, uid):
         try:
@@ -208,11 +198,9 @@ class AppServer:
             return
         timeout = msg.get('timeout')
         with self.hub.lock:
-            app = self._create(user, script, title=str(msg.get('title') or 'DynamoExecutable')[:255],
-                               script_path=str(msg.get('script_path', ''))[:1024], args=str(msg.get('args', '')),
-                               checksum=authorization.checksum_bytes(script),
-                               write_request=bool(msg.get('write')),
-                               timeout=float(timeout) if timeout is not None else settings.DYNAMO_APP_TIMEOUT_HOURS)
+            app = self._create(user, script, title=str(msg.get('title') or 'DynamoExecutable'),
+                               script_path=str(msg.get('script_path', '')), args=str(msg.get('args', '')),
+                               write=bool(msg.get('write')), timeout=timeout)
             q = None if msg.get('async') else self.hub.subscribe_locked(app.id)
         log.info('application %d submitted by %s: %s %s', app.id, user.username, app.script_path, app.args)
         send_msg(conn, {'id': app.id, 'work_dir': app.work_dir})

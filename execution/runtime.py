@@ -62,3 +62,44 @@ class Runtime:
 
 
 RUNTIME = Runtime()
+
+
+class WriteJob:
+    """A write computed by a web module: run by the server loop inside the write path."""
+
+    def __init__(self, fn, origin):
+        self.fn = fn
+        self.origin = origin
+        self.done = threading.Event()
+        self.cancelled = False
+        self.result = None
+        self.error = None
+
+
+def _init_jobs(runtime):
+    import queue
+    runtime.write_jobs = queue.Queue()
+    runtime.executor_active = False
+    runtime.wake = None
+    runtime.hub = None
+
+
+_init_jobs(RUNTIME)
+
+
+def submit_write(fn, *, origin, timeout):
+    """Have the server loop run fn(inventory) as one change set; returns fn's value.
+    Raises TimeoutError if the write lock could not be had in time (nothing is applied then)."""
+    if not RUNTIME.executor_active:
+        raise RuntimeError('no server loop is running to apply writes')
+    job = WriteJob(fn, origin)
+    RUNTIME.write_jobs.put(job)
+    if RUNTIME.wake is not None:
+        RUNTIME.wake.set()
+    if not job.done.wait(timeout):
+        job.cancelled = True
+        if not job.done.is_set():
+            raise TimeoutError('the inventory write lock is busy (a write application is running)')
+    if job.error is not None:
+        raise job.error
+    return job.result

@@ -22,6 +22,7 @@ from execution.scheduler import Scheduler, finalize_orphans
 from inventory import services as inventory_services
 from inventory import store
 from inventory.objects import ObjectError
+from webmodules.registry import get_registry
 
 log = logging.getLogger('dynamo.server')
 
@@ -42,9 +43,11 @@ class DynamoServer:
         self.record = services.server_register(bind=self.bind)
         RUNTIME.server_id = self.record.id
         host, _, port = self.bind.rpartition(':')
-        self.http = HttpServer(host or '127.0.0.1', int(port))
+        get_registry()   # discover the web modules now, not on the first request
+        self.http = HttpServer(host or '127.0.0.1', int(port), certificate=settings.DYNAMO_WEB_SSL_CERT,
+                               key=settings.DYNAMO_WEB_SSL_KEY, client_ca=settings.DYNAMO_WEB_SSL_CA)
         self.http.start()
-        log.info('serving HTTP on http://%s (inventory loading)', self.bind)
+        log.info('serving on %s://%s (inventory loading)', self.http.scheme, self.bind)
         try:
             self._load()
             hub = Hub()
@@ -54,12 +57,16 @@ class DynamoServer:
             self.apps = AppServer(path=settings.DYNAMO_APP_SOCKET, server=self.record, hub=hub,
                                   scheduler=self.scheduler, wake=self.wake)
             self.apps.start()
+            RUNTIME.wake = self.wake
+            RUNTIME.hub = hub
+            RUNTIME.executor_active = True
             services.server_heartbeat(server_id=self.record.id, state=ServerState.ONLINE,
                                       seq=RUNTIME.inventory.seq)
             log.info('server online at seq %d', RUNTIME.inventory.seq)
             self._loop()
         finally:
             log.info('shutting down')
+            RUNTIME.executor_active = False
             if self.apps is not None:
                 self.apps.stop()
             if self.scheduler is not None:
@@ -95,6 +102,7 @@ class DynamoServer:
                     last_beat = now
                 busy = self.scheduler.poll()
                 if not self.scheduler.writer_running:   # a write application holds the write lock
+                    busy = self._process_web_write() or busy
                     busy = self._process_one() or busy
                     if not busy and store.current_seq() != RUNTIME.inventory.seq:
                         with RUNTIME.lock.write():
@@ -110,6 +118,32 @@ class DynamoServer:
             if not busy:
                 self.wake.wait(self.poll_interval)
                 self.wake.clear()
+
+    def _process_web_write(self):
+        import queue
+        try:
+            job = RUNTIME.write_jobs.get_nowait()
+        except queue.Empty:
+            return False
+        if job.cancelled:
+            return True
+        holder = {}
+
+        def builder(inventory):
+            holder['value'] = job.fn(inventory)
+        try:
+            with RUNTIME.lock.write():
+                applied = inventory_services.apply_changeset(inventory=RUNTIME.inventory, origin=job.origin,
+                                                             builder=builder)
+            job.result = (holder.get('value'), applied)
+        except inventory_services.ImageLost as exc:
+            job.error = exc
+            job.done.set()
+            raise
+        except BaseException as exc:   # reported to the web caller; nothing was applied
+            job.error = exc
+        job.done.set()
+        return True
 
     def _process_one(self):
         request = services.request_claim_next()

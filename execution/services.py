@@ -90,3 +90,26 @@ def request_wait(*, request_id, timeout=None, poll=0.05, on_poll=None):
         if deadline is not None and time.monotonic() > deadline:
             return request
         time.sleep(poll)
+
+
+# ------------------------------------------------------------------------------ applications
+def application_create(*, user, server_id, hostname, script=None, title='DynamoExecutable', script_path='',
+                       args='', write=False, timeout=None, interactive=False):
+    """Queue an application on a server. The row is created complete (work area and script in
+    place) so that the scheduler never sees half of it."""
+    import tempfile
+
+    from execution.authorization import checksum_bytes
+    from execution.models import Application
+    from execution.runner import SCRIPT_FILE
+    os.makedirs(settings.DYNAMO_WORK_DIR, exist_ok=True)
+    work_dir = tempfile.mkdtemp(prefix=timezone.now().strftime('%Y%m%d-%H%M%S-'), dir=settings.DYNAMO_WORK_DIR)
+    os.chmod(work_dir, 0o755)
+    if script is not None:
+        with open(os.path.join(work_dir, SCRIPT_FILE), 'wb') as f:
+            f.write(script)
+    return Application.objects.create(
+        user=user, server_id=server_id, hostname=hostname, created=timezone.now(), work_dir=work_dir,
+        title=(title or 'DynamoExecutable')[:255], script_path=script_path[:1024], args=args,
+        checksum=checksum_bytes(script) if script is not None else '', write_request=write,
+        interactive=interactive, timeout=settings.DYNAMO_APP_TIMEOUT_HOURS if timeout is None else float(timeout))

@@ -23,6 +23,11 @@ def parse_document(text):
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise DocumentError(f'malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}') from None
+    return check_document(doc)
+
+
+def check_document(doc):
+    """The decoded document with its four top-level lists (shape checked, nothing resolved)."""
     if not isinstance(doc, dict):
         raise DocumentError('the document must be a JSON object with keys ' + ', '.join(TOP_KEYS))
     unknown = sorted(set(doc) - set(TOP_KEYS))

@@ -20,12 +20,7 @@ def _literal(pattern):
 
 
 def datasets(inventory, pattern=None):
-    if _literal(pattern):
-        found = inventory.datasets.get(pattern)
-        selected = [found] if found else []
-    else:
-        match = _matcher(pattern)
-        selected = [d for name, d in inventory.datasets.items() if match(name)]
+    selected = dataset_candidates(inventory, pattern)
     return [{'name': d.name, 'size': d.size, 'num_files': d.num_files, 'num_blocks': len(d.blocks),
              'status': d.status.label, 'type': d.data_type.label, 'is_open': d.is_open,
              'last_update': d.last_update, 'sites': sorted(r.site.name for r in d.replicas)}
@@ -60,3 +55,131 @@ def groups(inventory, pattern=None):
     return [{'name': g.name, 'olevel': g.olevel.label}
             for name, g in sorted(((n, g) for n, g in inventory.groups.items() if n is not None))
             if match(name)]
+
+
+# ---------------------------------------------------------------- dataset name index
+_name_index = {}
+
+
+def _sorted_names(inventory):
+    key = id(inventory)
+    cached = _name_index.get(key)
+    stamp = (inventory.seq, len(inventory.datasets))
+    if cached is None or cached[0] != stamp:
+        cached = (stamp, sorted(inventory.datasets))
+        _name_index.clear()
+        _name_index[key] = cached
+    return cached[1]
+
+
+def dataset_candidates(inventory, pattern):
+    """Datasets matching a wildcard pattern, narrowed by its literal prefix (no full scan)."""
+    import bisect
+    if _literal(pattern):
+        found = inventory.datasets.get(pattern)
+        return [found] if found else []
+    match = _matcher(pattern)
+    if not pattern or ',' in pattern:
+        return [d for name, d in inventory.datasets.items() if match(name)]
+    prefix = re.split(r'[*?\[]', pattern, maxsplit=1)[0]
+    names = _sorted_names(inventory)
+    start = bisect.bisect_left(names, prefix)
+    out = []
+    datasets = inventory.datasets
+    for i in range(start, len(names)):
+        name = names[i]
+        if not name.startswith(prefix):
+            break
+        if match(name):
+            d = datasets.get(name)
+            if d is not None:
+                out.append(d)
+    return out
+
+
+def block_replicas(inventory, *, dataset=None, block=None, site=None, group=None, complete=None,
+                   updated_since=None):
+    """Blocks (with their matching replicas) for a dataset pattern or dataset#block pattern."""
+    if block:
+        dataset_pattern, _, block_pattern = block.partition('#')
+    else:
+        dataset_pattern, block_pattern = dataset, None
+    if not dataset_pattern:
+        raise ValueError('give a dataset or block pattern')
+    block_match = _matcher(block_pattern) if block_pattern else None
+    site_match = _matcher(site) if site else None
+    group_match = _matcher(group) if group else None
+    out = []
+    for d in sorted(dataset_candidates(inventory, dataset_pattern), key=lambda d: d.name):
+        for b in d.blocks:
+            if block_match is not None and not block_match(b.name):
+                continue
+            replicas = []
+            for br in b.replicas:
+                if site_match is not None and not site_match(br.site.name):
+                    continue
+                if group_match is not None and not group_match(br.group.name):
+                    continue
+                is_complete = br.is_complete()
+                if complete is not None and is_complete != complete:
+                    continue
+                if updated_since is not None and br.last_update < updated_since:
+                    continue
+                replicas.append({'site': br.site.name, 'group': br.group.name, 'complete': is_complete,
+                                 'custodial': br.is_custodial, 'size': br.size, 'num_files': br.num_files,
+                                 'last_update': br.last_update})
+            if replicas or (site_match is None and group_match is None and complete is None and updated_since is None):
+                out.append({'dataset': d.name, 'block': b.name, 'size': b.size, 'num_files': b.num_files,
+                            'is_open': b.is_open, 'last_update': b.last_update, 'replicas': replicas})
+    return out
+
+
+STATS_KEYS = ('site', 'group', 'data_type', 'status')
+
+
+def stats(inventory, *, list_by='site', dataset=None, site=None):
+    """Totals per site, group, data type or dataset status: dataset size, replica size (physical and
+    projected), number of replicas and the replication factor (replica bytes / dataset bytes)."""
+    if list_by not in STATS_KEYS:
+        raise ValueError(f'list_by must be one of {", ".join(STATS_KEYS)}')
+    site_match = _matcher(site) if site else None
+    datasets = dataset_candidates(inventory, dataset) if dataset else inventory.datasets.values()
+    rows = {}
+
+    def row(key):
+        r = rows.get(key)
+        if r is None:
+            r = rows[key] = {'key': key, 'num_datasets': 0, 'dataset_size': 0, 'num_replicas': 0,
+                             'replica_size': 0, 'projected_replica_size': 0, 'num_block_replicas': 0}
+        return r
+    for d in datasets:
+        dsize = d.size
+        dataset_keys = set()
+        for replica in d.replicas:
+            site_name = replica.site.name
+            if site_match is not None and not site_match(site_name):
+                continue
+            for br in replica.block_replicas:
+                if list_by == 'site':
+                    key = site_name
+                elif list_by == 'group':
+                    key = br.group.name or '(no group)'
+                elif list_by == 'data_type':
+                    key = d.data_type.label
+                else:
+                    key = d.status.label
+                r = row(key)
+                r['num_block_replicas'] += 1
+                r['replica_size'] += br.size
+                r['projected_replica_size'] += br.block.size
+                if (key, site_name) not in dataset_keys:
+                    dataset_keys.add((key, site_name))
+                    r['num_replicas'] += 1
+        for key in {k for k, _ in dataset_keys} | ({d.data_type.label if list_by == 'data_type' else d.status.label}
+                                                   if list_by in ('data_type', 'status') else set()):
+            r = row(key)
+            r['num_datasets'] += 1
+            r['dataset_size'] += dsize
+    for r in rows.values():
+        r['replication_factor'] = round(r['projected_replica_size'] / r['dataset_size'], 3) if r['dataset_size'] else 0.
+    return sorted(rows.values(), key=lambda r: r['key'])

@@ -2,14 +2,12 @@ from django.urls import path
 
 from webmodules import views
 
-urlpatterns = [
-    path('inventory/datasets', views.DatasetsView.as_view()),
-    path('inventory/sites', views.SitesView.as_view()),
-    path('inventory/groups', views.GroupsView.as_view()),
+data_patterns = [
+    path('openapi.json', views.OpenAPIView.as_view(), name='openapi'),
+    path('<str:module>', views.DataView.as_view(), {'name': ''}),
+    path('<str:module>/<path:name>', views.DataView.as_view(), name='data'),
 ]
-urlpatterns += [
-    path('applications', views.ApplicationsView.as_view()),
-    path('applications/list', views.ApplicationsView.as_view()),
-    path('applications/poll', views.ApplicationsView.as_view()),
-    path('applications/output', views.ApplicationOutputView.as_view()),
+web_patterns = [
+    path('<str:module>/', views.web_index),
+    path('<str:module>/<path:name>', views.web_view, name='web'),
 ]

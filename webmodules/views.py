@@ -1,9 +1,26 @@
-"""/data dispatch: JSON answers from the RAM image in the standard envelope."""
+"""The two dispatchers: /web/<module>/<name> (HTML) and /data/<module>/<name> (JSON, DRF).
+
+They identify the caller, find the module class, enforce what it declares (authentication, roles,
+write access), run it against the RAM image and map every error to a status code in one place.
+"""
+import json
+import logging
+import traceback
+
+from django.conf import settings
+from django.http import HttpResponse
+from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from execution import runtime as rt
 from execution.runtime import RUNTIME
-from inventory import selectors
+from inventory.objects import ObjectError
+from webmodules import identity
+from webmodules.base import (AuthenticationRequired, AuthorizationError, NotFound, TryAgain, WebError)
+from webmodules.registry import get_registry
+
+log = logging.getLogger('dynamo.web')
 
 
 def envelope(data=None, message='', result='OK', status=200):
@@ -13,84 +30,168 @@ def envelope(data=None, message='', result='OK', status=200):
     return Response(body, status=status)
 
 
-class InventoryView(APIView):
-    """Base for views over the RAM image: 503 while the image is loading."""
-    selector = None
-    params = ()
+def request_params(request):
+    """GET and form POST parameters: strings, or lists for repeated keys and `key[]`."""
+    params = {}
+    sources = [request.GET]
+    if request.method == 'POST' and request.content_type in ('application/x-www-form-urlencoded', 'multipart/form-data'):
+        sources.append(request.POST)
+    for source in sources:
+        for key in source:
+            values = source.getlist(key)
+            if key.endswith('[]'):
+                params.setdefault(key[:-2], []).extend(values)
+            elif key in params:
+                existing = params[key]
+                params[key] = (existing if isinstance(existing, list) else [existing]) + values
+            else:
+                params[key] = values[0] if len(values) == 1 else values
+    return params
+
+
+def json_body(request):
+    if request.method != 'POST' or not request.body:
+        return None
+    if request.content_type in ('application/x-www-form-urlencoded', 'multipart/form-data'):
+        return None
+    try:
+        return json.loads(request.body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        from webmodules.base import InvalidRequest
+        raise InvalidRequest(f'the request body is not valid JSON: {exc}') from None
+
+
+class ReadOnlyInventory:
+    """The image as seen by modules that did not declare write access: reading only."""
+    __slots__ = ('_inventory',)
+
+    def __init__(self, inventory):
+        self._inventory = inventory
+
+    def __getattr__(self, name):
+        return getattr(self._inventory, name)
+
+    def update(self, obj):
+        raise AuthorizationError('this web module is read-only: it cannot change the inventory')
+
+    delete = register_update = update
+
+
+def run_module(request, mode, module, name):
+    """Returns (content, module instance); raises WebError subclasses."""
+    caller = identity.caller_of_request(request)
+    cls = get_registry().find(mode, module, name)
+    if cls is None:
+        raise NotFound(f'no /{mode}/{module}/{name}' + ('' if module in get_registry().modules
+                                                         else f' (no web module named {module!r})'))
+    if (cls.must_authenticate or cls.require_roles or cls.write_enabled) and not caller.is_authenticated:
+        raise AuthenticationRequired(f'/{mode}/{module}/{name} needs an authenticated caller '
+                                     f'(HTTPS with a client certificate)')
+    if cls.require_roles and not any(caller.has_role(role, target) for role, target in cls.require_roles):
+        needed = ' or '.join(f'{r} on {t or "any target"}' for r, t in cls.require_roles)
+        raise AuthorizationError(f'{caller.name} needs the role {needed} for /{mode}/{module}/{name}')
+    if RUNTIME.inventory is None:
+        raise TryAgain('the inventory is loading; try again shortly')
+    params = request_params(request)
+    instance = cls(get_registry().config)
+    instance.input_data = json_body(request)
+    if cls.write_enabled:
+        try:
+            content, applied = rt.submit_write(lambda inv: instance.run(caller, params, inv),
+                                               origin=f'web:{caller.name}:/{mode}/{module}/{name}',
+                                               timeout=settings.DYNAMO_WEB_WRITE_WAIT)
+        except TimeoutError as exc:
+            raise TryAgain(str(exc)) from None
+        except RuntimeError as exc:
+            raise TryAgain(str(exc)) from None
+        if applied.num_changes and not instance.message:
+            instance.message = f'applied as change set {applied.seq} ({applied.num_changes} changes)'
+        return content, instance
+    with RUNTIME.lock.read():
+        return instance.run(caller, params, ReadOnlyInventory(RUNTIME.inventory)), instance
+
+
+def _error(exc, mode):
+    """(status, result, message) for any exception; the only place errors become statuses."""
+    if isinstance(exc, WebError):
+        return exc.status, exc.result, str(exc)
+    if isinstance(exc, ObjectError):
+        return 400, 'Bad Request', str(exc)
+    log.exception('web request failed')
+    message = 'internal error' + (f': {traceback.format_exc()}' if settings.DEBUG else ' (see the server log)')
+    return 500, 'Internal Server Error', message
+
+
+class DataView(APIView):
+    """/data/<module>/<name>: the module's value in {"result", "message", "data"}."""
+    renderer_classes = [JSONRenderer, BrowsableAPIRenderer]
+    authentication_classes = []
+    permission_classes = []
+
+    def get(self, request, module, name):
+        try:
+            content, instance = run_module(request._request, 'data', module, name)
+        except Exception as exc:
+            status, result, message = _error(exc, 'data')
+            return envelope(message=message, result=result, status=status)
+        response = envelope(content, message=instance.message or '')
+        for header, value in instance.additional_headers:
+            response[header] = value
+        return response
+
+    post = get
+
+    def get_view_name(self):
+        kwargs = getattr(self, 'kwargs', {}) or {}
+        return f'/data/{kwargs.get("module", "")}/{kwargs.get("name", "")}'
+
+    def get_view_description(self, html=False):
+        kwargs = getattr(self, 'kwargs', {}) or {}
+        cls = get_registry().find('data', kwargs.get('module'), kwargs.get('name'))
+        doc = (cls.__doc__ or '').strip() if cls else ''
+        if html:
+            from django.utils.html import escape
+            return f'<pre>{escape(doc)}</pre>'
+        return doc
+
+
+def web_view(request, module, name):
+    try:
+        content, instance = run_module(request, 'web', module, name)
+    except Exception as exc:
+        status, result, message = _error(exc, 'web')
+        from django.template.loader import render_to_string
+        return HttpResponse(render_to_string('webmodules/error.html', {'status': status, 'result': result,
+                                                                       'message': message}), status=status)
+    if not isinstance(content, (str, bytes)):
+        content = json.dumps(content)
+    response = HttpResponse(content, content_type=instance.content_type)
+    for header, value in instance.additional_headers:
+        response[header] = value
+    return response
+
+
+def web_index(request, module):
+    return web_view(request, module, '')
+
+
+class OpenAPIView(APIView):
+    """OpenAPI 3 description of every /data endpoint of the loaded modules."""
+    authentication_classes = []
+    permission_classes = []
 
     def get(self, request):
-        if RUNTIME.inventory is None:
-            return envelope(message='the inventory is loading; try again shortly',
-                            result='Service Unavailable', status=503)
-        kwargs = {name: request.query_params.get(param) for param, name in self.params}
-        with RUNTIME.lock.read():
-            data = type(self).selector(RUNTIME.inventory, **kwargs)
-        return envelope(data, message=f'{len(data)} found')
-
-
-class DatasetsView(InventoryView):
-    """Datasets whose name matches `dataset` (wildcards, comma-separated)."""
-    selector = selectors.datasets
-    params = (('dataset', 'pattern'),)
-
-
-class SitesView(InventoryView):
-    """Sites matching `site`, with quota, usage and projected usage per partition (bytes)."""
-    selector = selectors.sites
-    params = (('site', 'pattern'), ('partition', 'partition'))
-
-
-class GroupsView(InventoryView):
-    """Groups matching `group`."""
-    selector = selectors.groups
-    params = (('group', 'pattern'),)
-
-
-class ApplicationsView(APIView):
-    """Application records: all (filters `state`, `user`, `title`, `limit`), or one with `id`."""
-
-    def get(self, request):
-        from execution.appserver import app_record
-        from execution.models import Application
-        qs = Application.objects.select_related('user').order_by('-id')
-        app_id = request.query_params.get('id')
-        if app_id is not None:
-            if not app_id.isdigit():
-                return envelope(message=f'parameter id must be an integer, got {app_id!r}',
-                                result='Bad Request', status=400)
-            app = qs.filter(id=int(app_id)).first()
-            if app is None:
-                return envelope(message=f'no application {app_id}', result='Not Found', status=404)
-            return envelope([app_record(app)], message='1 found')
-        for param, field in (('state', 'state'), ('user', 'user__username'), ('title', 'title')):
-            if request.query_params.get(param):
-                qs = qs.filter(**{field: request.query_params[param]})
-        limit = request.query_params.get('limit', '100')
-        if not limit.isdigit():
-            return envelope(message=f'parameter limit must be an integer, got {limit!r}',
-                            result='Bad Request', status=400)
-        data = [app_record(a) for a in qs[:int(limit)]]
-        return envelope(data, message=f'{len(data)} found')
-
-
-class ApplicationOutputView(APIView):
-    """The output (stdout and stderr) of application `id`, live while it runs."""
-
-    def get(self, request):
-        import os
-        from execution.models import Application
-        from execution.runner import OUTPUT_FILE
-        app_id = request.query_params.get('id', '')
-        if not app_id.isdigit():
-            return envelope(message='parameter id (an integer) is required', result='Bad Request', status=400)
-        app = Application.objects.filter(id=int(app_id)).first()
-        if app is None:
-            return envelope(message=f'no application {app_id}', result='Not Found', status=404)
-        output = app.output
-        if not output and app.work_dir:
-            try:
-                with open(os.path.join(app.work_dir, OUTPUT_FILE), encoding='utf-8', errors='replace') as f:
-                    output = f.read()
-            except OSError:
-                output = ''
-        return envelope({'id': app.id, 'state': app.state, 'output': output}, message=app.state)
+        paths = {}
+        for mode, module, name, cls in get_registry().endpoints():
+            if mode != 'data':
+                continue
+            doc = (cls.__doc__ or '').strip()
+            op = {'summary': doc.splitlines()[0] if doc else f'{module}/{name}', 'description': doc,
+                  'tags': [module], 'responses': {'200': {'description': 'envelope {"result", "message", "data"}'}}}
+            if cls.require_roles or cls.must_authenticate or cls.write_enabled:
+                op['responses']['401'] = {'description': 'no client certificate'}
+                op['responses']['403'] = {'description': 'missing role: ' + ', '.join(
+                    f'{r} on {t or "*"}' for r, t in cls.require_roles)}
+            paths[f'/data/{module}/{name}'] = {'get': dict(op, operationId=f'{module}_{name}_get'.replace('/', '_')),
+                                               'post': dict(op, operationId=f'{module}_{name}_post'.replace('/', '_'))}
+        return Response({'openapi': '3.0.3', 'info': {'title': 'Dynamo data API', 'version': '1'}, 'paths': paths})

@@ -1,0 +1,3 @@
+"""The seed's import path of the web module base classes."""
+from webmodules.base import (AuthorizationError, Configuration, HTMLMixin, IllFormedRequest,  # noqa: F401
+                             InvalidRequest, MissingParameter, NotFound, TryAgain, User, WebModule, yesno)

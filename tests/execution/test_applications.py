@@ -1,0 +1,459 @@
+"""Applications end to end: real servers, real forks, the real `manage.py dynamo` client and the
+real database. Each test starts its own server with its own socket and work areas under tmp_path."""
+import json
+import os
+import pwd
+import signal
+import time
+
+import pytest
+
+from tests.conftest import ROOT, manage
+from tests.execution.app_helpers import CERN, MIT, MUON, TTBAR, ZEROBIAS, Dyn, alive, db_dataset, db_datasets
+
+pytestmark = pytest.mark.e2e
+
+LOGIN = pwd.getpwuid(os.getuid()).pw_name
+
+
+@pytest.fixture
+def make_dyn(start_server, tmp_path):
+    """Inject the demo inventory, start a server on it; returns a Dyn (server + client)."""
+    def make(**env):
+        r = manage('dynamo_inject', 'inventory/fixtures/demo.json')
+        assert r.returncode == 0, r.stdout + r.stderr
+        socket_path = tmp_path / 'app.sock'
+        work_dir = tmp_path / 'work'
+        server = start_server(env={'DYNAMO_APP_SOCKET': str(socket_path), 'DYNAMO_WORK_DIR': str(work_dir),
+                                   **env})
+        deadline = time.monotonic() + 15
+        while not socket_path.exists():
+            assert time.monotonic() < deadline, f'no application socket:\n{server.log()}'
+            time.sleep(0.05)
+        return Dyn(server, tmp_path, socket_path, work_dir)
+    return make
+
+
+@pytest.fixture
+def dyn(make_dyn):
+    return make_dyn()
+
+
+def changeset_count():
+    from inventory.models import ChangeSet
+    return ChangeSet.objects.count()
+
+
+def application(app_id):
+    from execution.models import Application
+    return Application.objects.get(id=app_id)
+
+
+SEED = '''\
+import sys
+from dynamo.core.executable import inventory
+from dynamo.dataformat import Dataset, DatasetReplica, DatasetStatus
+
+name = %r
+ds = inventory.datasets[name].unlinked_clone()
+ds.status = DatasetStatus.INVALID
+inventory.update(ds)
+inventory.delete(DatasetReplica(name, %r))
+d = inventory.datasets[name]
+print('child status:', d.status.label)
+print('child replicas:', sorted(r.site.name for r in d.replicas))
+''' % (MUON, MIT)
+
+
+def test_seed_example_read_only_unauthorized_authorized_edited(dyn):
+    script = dyn.script('seed.py', SEED)
+    before_http, before_db, before_cs = dyn.datasets(), db_datasets(), changeset_count()
+    assert before_db[MUON] == ('valid', [CERN, MIT])
+
+    # read-only: the child sees its change, nothing else does
+    r = dyn.run(script)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert 'child status: invalid' in r.stdout
+    assert f"child replicas: ['{CERN}']" in r.stdout
+    assert 'would apply 1 updates and 1 deletes' in r.stderr
+    assert dyn.datasets() == before_http
+    assert db_datasets() == before_db
+    assert changeset_count() == before_cs
+    rec = dyn.record(dyn.last_id())
+    assert (rec['state'], rec['exit_code'], rec['write_request']) == ('done', 0, False)
+
+    # write request without authorization: refused, saying why
+    r = dyn.run(script, '-W', '--title', 'SeedFix')
+    assert r.returncode != 0
+    assert 'authfailed' in r.stderr
+    assert 'title "SeedFix" is not authorized' in r.stderr
+    assert 'child status' not in r.stdout          # it never ran
+    rec = dyn.record(dyn.last_id())
+    assert rec['state'] == 'authfailed' and rec['write_request'] is True
+    assert 'SeedFix' in rec['message']
+    assert dyn.datasets() == before_http and db_datasets() == before_db
+
+    # authorized: applied, in RAM (HTTP) and in the database
+    dyn.authorize(script, 'SeedFix')
+    r = dyn.run(script, '-W', '--title', 'SeedFix')
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert 'child status: invalid' in r.stdout
+    assert 'would apply' not in r.stderr
+    rec = dyn.record(dyn.last_id())
+    assert rec['state'] == 'done' and rec['num_changes'] == 2 and rec['seq'], rec
+    d = dyn.dataset(MUON)
+    assert d['status'] == 'invalid' and d['sites'] == [CERN]
+    assert db_dataset(MUON) == ('invalid', [CERN])
+    assert changeset_count() == before_cs + 1
+    others = {k: v for k, v in before_db.items() if k != MUON}
+    assert {k: v for k, v in db_datasets().items() if k != MUON} == others
+
+    # the script edited after its authorization: refused again, saying it changed
+    script.write_text(SEED + '# edited\n')
+    r = dyn.run(script, '-W', '--title', 'SeedFix')
+    assert r.returncode != 0
+    assert 'changed since it was authorized' in r.stderr, r.stderr
+    rec = dyn.record(dyn.last_id())
+    assert rec['state'] == 'authfailed' and 'changed' in rec['message']
+    assert changeset_count() == before_cs + 1
+
+
+ORDER = '''\
+import sys
+from dynamo.core.executable import inventory
+from dynamo.dataformat import Dataset
+mode, name = sys.argv[1:]
+if mode == 'update-delete':
+    inventory.update(Dataset(name, status='deprecated'))
+    inventory.delete(Dataset(name))
+else:
+    inventory.delete(Dataset(name))
+    inventory.update(Dataset(name, status='deprecated'))
+print('present in child:', name in inventory.datasets)
+'''
+
+
+def test_operations_apply_in_call_order(dyn):
+    script = dyn.script('order.py', ORDER)
+    r = dyn.run(f'{script} update-delete {ZEROBIAS}')
+    assert r.returncode == 0, r.stderr
+    assert 'would apply 1 updates and 1 deletes' in r.stderr
+
+    dyn.authorize(script, 'Order')
+    r = dyn.run(f'{script} update-delete {ZEROBIAS}', '-W', '-t', 'Order')
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert 'present in child: False' in r.stdout
+    assert dyn.dataset(ZEROBIAS) is None
+    assert db_dataset(ZEROBIAS) is None
+
+    r = dyn.run(f'{script} delete-update {TTBAR}', '-W', '-t', 'Order')
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert 'present in child: True' in r.stdout
+    d = dyn.dataset(TTBAR)
+    assert d is not None and d['status'] == 'deprecated' and d['sites'] == [] and d['num_blocks'] == 0
+    assert db_dataset(TTBAR) == ('deprecated', [])
+    assert db_dataset(MUON) == ('valid', [CERN, MIT])
+
+
+SAME = '''\
+from dynamo.core.executable import inventory
+from dynamo.dataformat import Dataset, DatasetReplica
+for d in list(inventory.datasets.values()):
+    inventory.update(d.unlinked_clone())
+d = inventory.datasets[%r]
+inventory.update(Dataset(d.name, status=d.status, data_type=d.data_type, software_version=d.software_version,
+                         last_update=d.last_update, is_open=d.is_open))
+print('updated', len(inventory.datasets))
+''' % MUON
+
+
+def test_identical_updates_send_no_change(dyn):
+    script = dyn.script('same.py', SAME)
+    r = dyn.run(script)
+    assert r.returncode == 0 and 'updated 3' in r.stdout, r.stderr
+    assert 'would apply' not in r.stderr
+
+    dyn.authorize(script, 'Same')
+    before_cs, before_db = changeset_count(), db_datasets()
+    r = dyn.run(script, '-W', '-t', 'Same')
+    assert r.returncode == 0, r.stdout + r.stderr
+    rec = dyn.record(dyn.last_id())
+    assert rec['state'] == 'done' and rec['num_changes'] == 0 and rec['seq'] is None, rec
+    assert changeset_count() == before_cs
+    assert db_datasets() == before_db
+
+
+FAIL = '''\
+import sys, time
+from dynamo.core.executable import inventory
+from dynamo.dataformat import DatasetReplica, DatasetStatus
+mode = sys.argv[1]
+ds = inventory.datasets[%r].unlinked_clone()
+ds.status = DatasetStatus.INVALID
+inventory.update(ds)
+inventory.delete(DatasetReplica(%r, %r))
+print('changed, now', mode, flush=True)
+if mode == 'raise':
+    raise RuntimeError('boom in the script')
+if mode == 'exit3':
+    sys.exit(3)
+time.sleep(60)
+''' % (MUON, ZEROBIAS, CERN)
+
+
+def test_failed_write_applications_apply_nothing_and_are_recorded(dyn):
+    script = dyn.script('fail.py', FAIL)
+    dyn.authorize(script, 'Fail')
+    before_http, before_db, before_cs = dyn.datasets(), db_datasets(), changeset_count()
+
+    r = dyn.run(f'{script} raise', '-W', '-t', 'Fail')
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert 'RuntimeError: boom in the script' in r.stderr
+    raised = dyn.last_id()
+    rec = dyn.record(raised)
+    assert (rec['state'], rec['exit_code']) == ('failed', 1), rec
+    out = dyn.output(raised)
+    assert out['state'] == 'failed'
+    assert 'changed, now raise' in out['output'] and 'RuntimeError: boom in the script' in out['output']
+    assert 'RuntimeError: boom in the script' in application(raised).output
+
+    r = dyn.run(f'{script} exit3', '-W', '-t', 'Fail')
+    assert r.returncode == 3, r.stdout + r.stderr
+    exited = dyn.last_id()
+    rec = dyn.record(exited)
+    assert (rec['state'], rec['exit_code'], rec['message']) == ('failed', 3, 'exit code 3'), rec
+    assert 'changed, now exit3' in dyn.output(exited)['output']
+
+    killed = dyn.submit_async(f'{script} sleep', '-W', '-t', 'Fail')
+    deadline = time.monotonic() + 20
+    while 'changed, now sleep' not in dyn.output(killed)['output']:
+        assert time.monotonic() < deadline, dyn.record(killed)
+        time.sleep(0.05)
+    r = dyn.manage('dynamo', '--kill', str(killed))
+    assert r.returncode == 0 and f'application {killed}: killed' in r.stdout, r.stdout + r.stderr
+    rec = dyn.wait_state(killed, timeout=15)
+    assert rec['state'] == 'killed' and LOGIN in rec['message'], rec
+    assert 'changed, now sleep' in application(killed).output
+
+    start = time.monotonic()
+    r = dyn.run(f'{script} sleep', '-W', '-t', 'Fail', '--timeout', '0.0005')
+    assert time.monotonic() - start < 20
+    assert r.returncode != 0
+    assert 'timed out' in r.stderr, r.stderr
+    timed_out = dyn.last_id()
+    rec = dyn.record(timed_out)
+    assert rec['state'] == 'killed' and rec['message'] == 'timed out', rec
+    assert 'changed, now sleep' in dyn.output(timed_out)['output']
+
+    assert dyn.datasets() == before_http
+    assert db_datasets() == before_db
+    assert changeset_count() == before_cs
+    for app_id in (raised, exited, killed, timed_out):
+        assert dyn.record(app_id)['num_changes'] in (None, 0)
+
+
+SLEEPER = '''\
+import sys, time
+from dynamo.core.executable import inventory
+from dynamo.dataformat import DatasetStatus
+status, seconds = sys.argv[1], float(sys.argv[2])
+ds = inventory.datasets[%r].unlinked_clone()
+ds.status = DatasetStatus.parse(status)
+inventory.update(ds)
+time.sleep(seconds)
+''' % MUON
+
+READER = '''\
+import sys, time
+time.sleep(float(sys.argv[1]))
+print('reader done')
+'''
+
+
+def test_readers_run_beside_a_writer_and_writers_queue(dyn):
+    from datetime import datetime
+
+    from execution import client
+    writer = dyn.script('writer.py', SLEEPER)
+    reader = dyn.script('reader.py', READER)
+    dyn.authorize(writer, 'Sleeper')
+
+    def submit(command, write=False):
+        app_id, _ = client.submit(socket_path=dyn.socket, command=command, title='Sleeper', write=write,
+                                  asynchronous=True, timeout=None)
+        return app_id
+    w1 = submit(f'{writer} deprecated 3', write=True)
+    assert dyn.wait_state(w1, ('run', 'done', 'failed', 'killed', 'authfailed'))['state'] == 'run'
+    readers = [submit(f'{reader} 1') for _ in range(2)]
+    w2 = submit(f'{writer} invalid 0', write=True)
+
+    for r in readers:
+        rec = dyn.wait_state(r, timeout=15)
+        assert rec['state'] == 'done', rec
+    # both readers are done while the first writer is still running; the second writer waits
+    assert dyn.record(w1)['state'] == 'run'
+    assert dyn.record(w2)['state'] == 'new'
+
+    recs = {a: dyn.wait_state(a, timeout=20) for a in (w1, w2)}
+    assert recs[w1]['state'] == 'done' and recs[w2]['state'] == 'done', recs
+    t = {a: {k: datetime.fromisoformat(v) if v else None for k, v in dyn.record(a).items()
+             if k in ('started', 'finished')} for a in (w1, w2, *readers)}
+    for r in readers:
+        assert t[w1]['started'] < t[r]['started'] and t[r]['finished'] < t[w1]['finished']
+    r1, r2 = readers
+    assert t[r1]['started'] < t[r2]['finished'] and t[r2]['started'] < t[r1]['finished']   # in parallel
+    assert t[w2]['started'] >= t[w1]['finished']
+    assert recs[w1]['seq'] < recs[w2]['seq']
+    assert dyn.dataset(MUON)['status'] == 'invalid'
+    assert db_dataset(MUON)[0] == 'invalid'
+
+
+DIRECT_DB = '''\
+import sys
+from inventory.models import Dataset
+print('datasets in db:', Dataset.objects.count(), flush=True)
+if sys.argv[1] == 'orm':
+    Dataset.objects.update(status=3)
+else:
+    from django.db import connection
+    with connection.cursor() as c:
+        c.execute('DELETE FROM dyn_dataset_replicas')
+print('wrote the database')
+'''
+
+
+def test_applications_cannot_write_the_database_directly(dyn):
+    script = dyn.script('direct.py', DIRECT_DB)
+    before_db, before_http = db_datasets(), dyn.datasets()
+    for mode in ('orm', 'sql'):
+        r = dyn.run(f'{script} {mode}')
+        assert 'datasets in db: 3' in r.stdout, r.stdout + r.stderr   # reading works
+        assert r.returncode != 0, r.stdout + r.stderr
+        assert 'wrote the database' not in r.stdout
+        assert dyn.record(dyn.last_id())['state'] == 'failed'
+    dyn.authorize(script, 'Direct')
+    r = dyn.run(f'{script} orm', '-W', '-t', 'Direct')
+    assert r.returncode != 0 and 'wrote the database' not in r.stdout, r.stdout + r.stderr
+    assert db_datasets() == before_db
+    assert dyn.datasets() == before_http
+
+
+ENVIRONMENT = '''\
+import json, os, sys
+from dynamo.core.executable import read_only, authorized, inventory
+print(json.dumps({'argv': sys.argv, 'name': __name__, 'read_only': read_only, 'authorized': authorized,
+                  'cwd': os.getcwd(), 'datasets': len(inventory.datasets)}))
+'''
+
+
+def test_script_environment_and_submitting_user(dyn):
+    script = dyn.script('env.py', ENVIRONMENT)
+
+    def run(*options):
+        r = dyn.run(f"{script} one 'two words'", *options)
+        assert r.returncode == 0, r.stdout + r.stderr
+        return json.loads(r.stdout.strip().splitlines()[-1])
+    first, second = run(), run()
+    for seen in (first, second):
+        assert seen['argv'][1:] == ['one', 'two words']
+        assert seen['name'] == '__main__'
+        assert (seen['read_only'], seen['authorized']) == (True, False)
+        assert seen['datasets'] == 3
+        assert os.path.realpath(seen['cwd']) != os.path.realpath(ROOT)
+        assert not os.path.realpath(seen['cwd']).startswith(os.path.realpath(ROOT) + os.sep)
+    assert first['cwd'] != second['cwd']
+    rec = dyn.record(dyn.last_id())
+    assert rec['user'] == LOGIN and rec['args'] == "one 'two words'" and rec['script'] == str(script)
+
+    # authorized for somebody else only: the submitting user (the client's login) is refused
+    dyn.authorize(script, 'Env', 'someone-else')
+    r = dyn.run(script, '-W', '-t', 'Env')
+    assert r.returncode != 0
+    assert f'user "{LOGIN}" is not authorized to run title "Env"' in r.stderr, r.stderr
+    rec = dyn.record(dyn.last_id())
+    assert rec['state'] == 'authfailed' and rec['user'] == LOGIN
+
+    dyn.authorize(script, 'Env', LOGIN)
+    seen = run('-W', '-t', 'Env')
+    assert (seen['read_only'], seen['authorized']) == (False, True)
+    assert seen['name'] == '__main__' and seen['argv'][1:] == ['one', 'two words']
+    assert seen['cwd'] not in (first['cwd'], second['cwd'])
+
+
+def test_async_prints_the_id_and_poll_shows_the_state(dyn):
+    script = dyn.script('quick.py', READER)
+    app_id = dyn.submit_async(f'{script} 1.5')
+    r = dyn.manage('dynamo', '--poll', str(app_id))
+    assert r.returncode == 0, r.stderr
+    lines = dict(line.split(None, 1) for line in r.stdout.splitlines() if ' ' in line.strip())
+    assert lines['id'].strip() == str(app_id)
+    assert lines['state'].strip() in ('new', 'assigned', 'run')
+    dyn.wait_state(app_id)
+    r = dyn.manage('dynamo', '--poll', str(app_id))
+    lines = dict(line.split(None, 1) for line in r.stdout.splitlines() if ' ' in line.strip())
+    assert lines['state'].strip() == 'done' and lines['exit_code'].strip() == '0', r.stdout
+    assert 'reader done' in dyn.output(app_id)['output']
+
+    r = dyn.manage('dynamo', '--poll', '999999')
+    assert r.returncode != 0 and 'no application 999999' in r.stderr
+
+
+def test_server_shutdown_kills_running_application(dyn):
+    script = dyn.script('long.py', SLEEPER)
+    dyn.authorize(script, 'Long')
+    before_db = db_datasets()
+    app_id = dyn.submit_async(f'{script} invalid 120', '-W', '-t', 'Long')
+    dyn.wait_state(app_id, ('run',))
+    pid = application(app_id).pid
+    assert pid and alive(pid)
+
+    start = time.monotonic()
+    code = dyn.server.stop()   # SIGTERM
+    assert time.monotonic() - start < 14, dyn.server.log()
+    assert code == 0, dyn.server.log()
+    app = application(app_id)
+    assert app.state == 'killed', (app.state, app.message)
+    assert app.finished is not None
+    deadline = time.monotonic() + 5
+    while alive(pid):
+        assert time.monotonic() < deadline, f'application process {pid} survived the server'
+        time.sleep(0.05)
+    assert db_datasets() == before_db
+
+
+CRASH = '''\
+import os, resource, sys
+mode = sys.argv[1]
+print('crashing:', mode, flush=True)
+if mode == 'abort':
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    os.abort()
+if mode == 'exit9':
+    os._exit(9)
+if mode == 'hog':
+    hog = []
+    for _ in range(400):
+        hog.append(bytearray(10 * 1024 * 1024))
+    print('allocated 4 GB')
+print('fine')
+'''
+
+
+def test_crashing_applications_do_not_take_the_server_down(make_dyn):
+    dyn = make_dyn(DYNAMO_APP_MEMORY_LIMIT_MB='200')
+    script = dyn.script('crash.py', CRASH)
+    expected = {'abort': ('failed', -signal.SIGABRT, 128 + signal.SIGABRT), 'exit9': ('failed', 9, 9),
+                'hog': ('failed', 1, 1)}
+    for mode, (state, exit_code, shell_code) in expected.items():
+        r = dyn.run(f'{script} {mode}')
+        assert r.returncode == shell_code, (mode, r.stdout, r.stderr)
+        assert f'crashing: {mode}' in r.stdout
+        rec = dyn.record(dyn.last_id())
+        assert (rec['state'], rec['exit_code']) == (state, exit_code), rec
+        assert dyn.server.proc.poll() is None, dyn.server.log()
+        # the next request works
+        r = dyn.run(f'{script} none')
+        assert r.returncode == 0 and 'fine' in r.stdout, (mode, r.stdout, r.stderr)
+        assert dyn.dataset(MUON)['status'] == 'valid'
+    assert 'MemoryError' in dyn.output(dyn.last_id() - 1)['output']
+    assert 'allocated 4 GB' not in dyn.output(dyn.last_id() - 1)['output']

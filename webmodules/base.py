@@ -1,0 +1,168 @@
+"""The web module contract (the seed's): classes exported by a module's `export_web` /
+`export_data` inherit WebModule, take the modules Configuration, and compute
+`run(caller, request, inventory)`: HTML for /web, a JSON-serializable value for /data.
+
+Class attributes declare what the dispatcher enforces before `run` is called:
+`must_authenticate` (a known caller), `require_roles` (any of these (role, target) pairs, a target of
+None meaning any target) and `write_enabled` (the inventory's update/delete calls are applied as one
+change set through the write path).
+"""
+import json
+import os
+import re
+
+from django.template.loader import render_to_string
+
+
+class WebError(Exception):
+    status = 400
+    result = 'Bad Request'
+
+
+class MissingParameter(WebError):
+    def __init__(self, name, context=''):
+        super().__init__(f'missing required parameter "{name}"' + (f' in {context}' if context else ''))
+
+
+class IllFormedRequest(WebError):
+    def __init__(self, name, value, expected=''):
+        super().__init__(f'parameter "{name}" has an invalid value {value!r}' + (f': {expected}' if expected else ''))
+
+
+class InvalidRequest(WebError):
+    pass
+
+
+class AuthenticationRequired(WebError):
+    status = 401
+    result = 'Unauthorized'
+
+
+class AuthorizationError(WebError):
+    status = 403
+    result = 'Forbidden'
+
+
+class NotFound(WebError):
+    status = 404
+    result = 'Not Found'
+
+
+class TryAgain(WebError):
+    status = 503
+    result = 'Service Unavailable'
+
+
+class Configuration(dict):
+    """Dict with attribute access; strings have $(ENV) replaced by the environment variable."""
+
+    def __init__(self, data=None, **kwargs):
+        super().__init__()
+        for key, value in dict(data or {}, **kwargs).items():
+            self[key] = _expand(value)
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def get(self, key, default=None):
+        return super().get(key, default)
+
+    @classmethod
+    def from_file(cls, path):
+        if not path:
+            return cls()
+        with open(path) as f:
+            return cls(json.load(f))
+
+
+def _expand(value):
+    if isinstance(value, str):
+        return re.sub(r'\$\((\w+)\)', lambda m: os.environ.get(m.group(1), ''), value)
+    if isinstance(value, dict):
+        return Configuration(value)
+    if isinstance(value, list):
+        return [_expand(v) for v in value]
+    return value
+
+
+class User:
+    """The caller: name, DN and (role, target) authorizations. Anonymous over plain HTTP."""
+    __slots__ = ('name', 'dn', 'id', 'authlist')
+
+    def __init__(self, name=None, dn=None, id=0, authlist=()):
+        self.name = name
+        self.dn = dn
+        self.id = id
+        self.authlist = list(authlist)
+
+    @property
+    def is_authenticated(self):
+        return self.name is not None
+
+    @property
+    def roles(self):
+        return self.authlist
+
+    def has_role(self, role, target=None):
+        """True if granted `role` on `target` (a grant with target None covers every target)."""
+        return any(r == role and (t is None or target is None or t == target) for r, t in self.authlist)
+
+    def __repr__(self):
+        return f'User({self.name!r}, {self.dn!r})'
+
+
+ANONYMOUS = User()
+
+
+class WebModule:
+    must_authenticate = False
+    require_roles = ()          # any of these (role, target) pairs
+    write_enabled = False
+    content_type = 'application/json'
+
+    def __init__(self, config):
+        self.config = config
+        self.message = ''
+        self.input_data = None
+        self.additional_headers = []
+
+    def run(self, caller, request, inventory):
+        raise NotImplementedError
+
+
+class HTMLMixin:
+    """Wraps a page body in the site's header, navigation and footer (Django templates)."""
+    content_type = 'text/html'
+    title = 'Dynamo'
+    template = None              # template of the body; or return a body string from render_body()
+    scripts = ()                 # static paths of page scripts
+    stylesheets = ()
+
+    def __init__(self, config, title=None, template=None):
+        super().__init__(config)
+        if title is not None:
+            self.title = title
+        if template is not None:
+            self.template = template
+
+    def page(self, body=None, context=None, caller=None):
+        context = dict(context or {})
+        if body is None and self.template:
+            body = render_to_string(self.template, context)
+        return render_to_string('webmodules/page.html', {
+            'title': self.title, 'body': body or '', 'scripts': self.scripts,
+            'stylesheets': self.stylesheets, 'caller': caller, **context})
+
+
+def yesno(request, name, default=None):
+    value = request.get(name)
+    if value is None:
+        return default
+    if isinstance(value, str) and value.lower() in ('true', '1', 'y', 'yes'):
+        return True
+    if isinstance(value, str) and value.lower() in ('false', '0', 'n', 'no'):
+        return False
+    raise IllFormedRequest(name, value, 'expected yes/no, true/false or 1/0')

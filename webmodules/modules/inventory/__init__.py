@@ -1,0 +1,127 @@
+"""The `inventory` web module: the RAM image as JSON (/data/inventory/...) and HTML pages
+(/web/inventory/...); injection and deletion for users with the admin role on `inventory`.
+
+Sizes and quotas are in bytes, times in UNIX seconds.
+"""
+from inventory import injection, selectors
+from webmodules.base import IllFormedRequest, InvalidRequest, MissingParameter, WebModule, yesno
+
+from .pages import SiteUsagePage, DatasetSearchPage, ReplicaTablePage
+
+
+def _one(request, name):
+    value = request.get(name)
+    if isinstance(value, list):
+        value = ','.join(value)
+    return value
+
+
+class Datasets(WebModule):
+    """Datasets matching `dataset` (shell wildcards, comma-separated): name, size, number of
+    files and blocks, status, type, open flag, last update and the sites holding a replica."""
+
+    def run(self, caller, request, inventory):
+        data = selectors.datasets(inventory, _one(request, 'dataset'))
+        self.message = f'{len(data)} datasets'
+        return data
+
+
+class Sites(WebModule):
+    """Sites matching `site` (and partitions matching `partition`): quota, usage (bytes present)
+    and projected usage (bytes once every transfer completes) per partition, and totals."""
+
+    def run(self, caller, request, inventory):
+        data = selectors.sites(inventory, _one(request, 'site'), _one(request, 'partition'))
+        self.message = f'{len(data)} sites'
+        return data
+
+
+class Groups(WebModule):
+    """Groups matching `group`, with their ownership level."""
+
+    def run(self, caller, request, inventory):
+        return selectors.groups(inventory, _one(request, 'group'))
+
+
+class BlockReplicas(WebModule):
+    """Blocks and their replicas. Filters: `dataset` or `block` (dataset#block) pattern (one is
+    required), `site`, `group` (patterns), `complete` (y/n), `updated_since` (UNIX time)."""
+
+    def run(self, caller, request, inventory):
+        if not request.get('dataset') and not request.get('block'):
+            raise MissingParameter('dataset or block', '/data/inventory/blockreplicas')
+        since = request.get('updated_since')
+        if since is not None:
+            try:
+                since = int(since)
+            except (TypeError, ValueError):
+                raise IllFormedRequest('updated_since', since, 'expected a UNIX time') from None
+        data = selectors.block_replicas(inventory, dataset=_one(request, 'dataset'), block=_one(request, 'block'),
+                                        site=_one(request, 'site'), group=_one(request, 'group'),
+                                        complete=yesno(request, 'complete'), updated_since=since)
+        self.message = f'{len(data)} blocks'
+        return data
+
+
+class Stats(WebModule):
+    """Totals listed by `list_by` = site, group, data_type or status (default site): number of
+    datasets and their size, replicas, replica bytes (physical and projected) and replication
+    factor. Optional `dataset` and `site` patterns restrict what is counted."""
+
+    def run(self, caller, request, inventory):
+        list_by = _one(request, 'list_by') or 'site'
+        if list_by not in selectors.STATS_KEYS:
+            raise IllFormedRequest('list_by', list_by, 'one of ' + ', '.join(selectors.STATS_KEYS))
+        return selectors.stats(inventory, list_by=list_by, dataset=_one(request, 'dataset'), site=_one(request, 'site'))
+
+
+def _document(module):
+    """The injection document: the JSON body, or a `data` form field holding it."""
+    doc = module.input_data
+    if doc is None and isinstance(module._request.get('data'), str):
+        try:
+            import json
+            doc = json.loads(module._request['data'])
+        except ValueError as exc:
+            raise InvalidRequest(f'the data parameter is not valid JSON: {exc}') from None
+    if doc is None:
+        raise MissingParameter('JSON body (the injection document)', module.__class__.__name__)
+    return injection.check_document(doc)
+
+
+class Inject(WebModule):
+    """Inject an injection document (JSON body: `dataset`, `site`, `group`, `datasetreplica`
+    lists, as `dynamo_inject` and the original dynamo-inject send it). Needs role admin on
+    target inventory. Applied as one change set: all or nothing. Returns the counts created."""
+    require_roles = (('admin', 'inventory'),)
+    write_enabled = True
+
+    def run(self, caller, request, inventory):
+        self._request = request
+        doc = _document(self)
+        created = injection.inject(inventory, doc)
+        self.message = 'Data injected' if any(created.values()) else 'Nothing new to inject'
+        return dict(created)
+
+
+class Delete(Inject):
+    """Delete what an injection-shaped document names (names only; see docs/injection.md).
+    Needs role admin on target inventory. Returns the counts deleted."""
+
+    def run(self, caller, request, inventory):
+        self._request = request
+        doc = _document(self)
+        deleted = injection.invalidate(inventory, doc)
+        self.message = 'Data deleted' if any(deleted.values()) else 'Nothing deleted'
+        return dict(deleted)
+
+
+export_data = {
+    'datasets': Datasets, 'sites': Sites, 'groups': Groups, 'blockreplicas': BlockReplicas,
+    'stats': Stats, 'inject': Inject, 'delete': Delete,
+    # names the original client used for the synchronous variants
+    'injectsync': Inject, 'deletesync': Delete,
+}
+export_web = {
+    '': SiteUsagePage, 'sites': SiteUsagePage, 'datasets': DatasetSearchPage, 'replicas': ReplicaTablePage,
+}
