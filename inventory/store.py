@@ -309,8 +309,9 @@ def _delete(cursor, table, keys, values):
             sql = f'DELETE FROM {table} WHERE {keys[0]} IN ({", ".join(["%s"] * len(chunk))})'
             params = chunk
         else:
-            row = '(' + ', '.join(['%s'] * len(keys)) + ')'
-            sql = f'DELETE FROM {table} WHERE ({", ".join(keys)}) IN ({", ".join([row] * len(chunk))})'
+            # OR of equalities, not a row-constructor IN: both databases use the index for it
+            term = '(' + ' AND '.join(f'{k} = %s' for k in keys) + ')'
+            sql = f'DELETE FROM {table} WHERE {" OR ".join([term] * len(chunk))}'
             params = [v for key in chunk for v in key]
         cursor.execute(sql, params)
 
@@ -333,8 +334,13 @@ def persist(journal):
     with connection.cursor() as c:
         # ---- deletes, children first
         removed_br = [(br.block.id, br.site.id) for br in gone(BlockReplica)]
-        rewritten_br = [(br.block.id, br.site.id) for br in live(BlockReplica)]
-        _delete(c, T['brf'], ('block_id', 'site_id'), removed_br + rewritten_br)
+        # file lists: rows exist only for incomplete replicas; rewrite only the lists that changed
+        live_ids = set(journal.created) | set(journal.modified)
+        relisted = [br for key, br in journal.file_lists.items() if key in live_ids]
+        _delete(c, T['brf'], ('block_id', 'site_id'),
+                [(br.block.id, br.site.id) for br in gone(BlockReplica)
+                 if br.file_ids is not None or id(br) in journal.file_lists]
+                + [(br.block.id, br.site.id) for br in relisted])
         _delete(c, T['block_replica'], ('block_id', 'site_id'), removed_br)
         _delete(c, T['dataset_replica'], ('dataset_id', 'site_id'),
                 [(dr.dataset.id, dr.site.id) for dr in gone(DatasetReplica)])
@@ -392,7 +398,7 @@ def persist(journal):
                 [(br.block.id, br.site.id, br.group.id or None, br.is_custodial, br.file_ids is None,
                   br._size, br.last_update) for br in brs])
         brf_rows = []
-        for br in brs:
+        for br in [br for br in brs if id(br) in journal.created] + relisted:
             if br.file_ids is None:
                 continue
             for fid in br.file_ids:

@@ -294,8 +294,9 @@ class Inventory:
             sp = SitePartition(site, new)
             self._dict_set(site.partitions, new, sp)
             for replica in site.dataset_replicas():
-                for br in replica.block_replicas:
-                    self._partition_add(sp, replica, br)
+                members = [br for br in replica.block_replicas if new.contains(br)]
+                if members:
+                    sp.replicas[replica] = None if len(members) == len(replica.block_replicas) else set(members)
         self._created(new)
         return new, True
 
@@ -360,10 +361,12 @@ class Inventory:
             if new_values == old_values:
                 return existing, False
             self._snapshot(existing, _BLOCKREPLICA_STATE)
-            (existing.group, existing.is_custodial, existing._size, existing.last_update,
-             existing.file_ids) = new_values
             if self.journal is not None:
                 self.journal.mark_modified(existing)
+                if existing.file_ids != file_ids:
+                    self.journal.file_lists[id(existing)] = existing
+            (existing.group, existing.is_custodial, existing._size, existing.last_update,
+             existing.file_ids) = new_values
             self._refresh_membership(site, replica, existing)
             return existing, True
         new = BlockReplica.__new__(BlockReplica)
@@ -501,6 +504,7 @@ class Inventory:
                 br._size = max(0, br._size - existing.size)
                 if self.journal is not None:
                     self.journal.mark_modified(br)
+                    self.journal.file_lists[id(br)] = br
         removed = File(existing.lfn, block, existing.size, existing.checksum, id=existing.id)
         if self.journal is not None:
             self.journal.file_upserts.pop(existing.lfn, None)

@@ -20,6 +20,7 @@ class Journal:
         self.file_upserts = {}            # lfn -> File linked to its block
         self.file_deletes = {}            # lfn -> File
         self.file_lookup = {}             # lfn -> File or None, prefetched from the catalog
+        self.file_lists = {}              # id(br) -> block replica whose file list changed
         self.ops = []                     # resolved ('u'|'d', object dict) in call order
         self.sink = sink                  # if set, receives the ops instead of self.ops (streaming)
         self.num_ops = 0

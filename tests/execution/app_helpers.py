@@ -74,8 +74,8 @@ class Dyn:
         deadline = time.monotonic() + timeout
         while True:
             rec = self.record(app_id)
-            if rec['state'] in states:
-                return rec
+            if rec['state'] in states and (rec['state'] not in FINAL or rec['finished']):
+                return rec   # a killed application is final once its process is reaped
             if time.monotonic() > deadline:
                 raise AssertionError(f'application {app_id} still {rec["state"]} after {timeout} s: {rec}\n'
                                      f'{self.server.log()[-3000:]}')
