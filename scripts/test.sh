@@ -6,6 +6,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
+# the browser tests drive Debian's Chromium (no browser download)
+if [ ! -x /usr/bin/chromium ]; then
+    if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium >/dev/null
+fi
 MARIADB_URL="${DYNAMO_TEST_MARIADB_URL:-mysql://root@127.0.0.1:3306/dynamo}"
 BACKENDS="${DYNAMO_TEST_BACKENDS:-sqlite mariadb}"
 status=0
