@@ -7,7 +7,7 @@ active every mutation is recorded so that the store can persist it and a failure
 from .base import ObjectError
 from .dataset import Block, Dataset, File
 from .group import Group, group_name
-from .journal import (DICT_POP, DICT_SET, LIST_APPEND, LIST_REMOVE, SET_ADD, SET_ATTR,
+from .journal import (DICT_POP, DICT_SET, LIST_APPEND, LIST_REMOVE, RESTORE, SET_ADD, SET_ATTR,
                       SET_DISCARD, Journal, _MISSING)
 from .replica import BlockReplica, DatasetReplica
 from .site import OWNED, Partition, Site, SitePartition
@@ -42,8 +42,7 @@ class Inventory:
     def _snapshot(self, obj, names):
         j = self.journal
         if j is not None:
-            for name in names:
-                j.record((SET_ATTR, obj, name, getattr(obj, name)))
+            j.record((RESTORE, obj, names, tuple([getattr(obj, name) for name in names])))
 
     def _list_append(self, lst, item):
         lst.append(item)

@@ -4,7 +4,7 @@ Every mutation of the graph made while a journal is active is recorded here by t
 that a change set rejected by the database can be rolled back in RAM exactly.
 """
 
-SET_ATTR, LIST_APPEND, LIST_REMOVE, DICT_SET, DICT_POP, SET_ADD, SET_DISCARD = range(7)
+SET_ATTR, LIST_APPEND, LIST_REMOVE, DICT_SET, DICT_POP, SET_ADD, SET_DISCARD, RESTORE = range(8)
 _MISSING = object()
 
 
@@ -60,6 +60,10 @@ class Journal:
                 entry[1].discard(entry[2])
             elif kind == SET_DISCARD:
                 entry[1].add(entry[2])
+            elif kind == RESTORE:
+                obj = entry[1]
+                for name, value in zip(entry[2], entry[3]):
+                    setattr(obj, name, value)
         self.undo = []
         return True
 

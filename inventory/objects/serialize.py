@@ -183,6 +183,14 @@ def _datasetreplica(f):
 
 
 def _blockreplica(f):
+    d = f.d
+    block, site, group, file_ids = d.get('block'), d.get('site'), d.get('group'), d.get('file_ids')
+    size, last_update, custodial = d.get('size', -1), d.get('last_update', 0), d.get('is_custodial', False)
+    if (file_ids is None and type(block) is str and '#' in block and type(site) is str and site
+            and (group is None or type(group) is str) and type(size) is int and size >= -1
+            and type(last_update) is int and last_update >= 0 and type(custodial) is bool):
+        # fast path for the common case (complete replica, well-typed): same checks, fewer calls
+        return BlockReplica(block, site, group, custodial, size, last_update, None)
     file_ids = f.d.get('file_ids')
     if file_ids is not None:
         if not isinstance(file_ids, list) or not all(

@@ -47,11 +47,31 @@ class Dyn:
         assert words[:1] == ['application'] and 'submitted' in words, r.stdout
         return int(words[1])
 
+    def start(self, command, write=False, title='DynamoExecutable', timeout=None):
+        """Submit through the client library (execution.client.submit, --async), as `manage.py dynamo`
+        does, without paying for a Django start-up per run; returns the application id."""
+        from execution import client
+        app_id, _ = client.submit(socket_path=self.socket, command=str(command), title=title, write=write,
+                                  asynchronous=True, timeout=timeout)
+        return app_id
+
+    def finish(self, command, write=False, title='DynamoExecutable', timeout=None, wait=30):
+        """start() and wait for the end; returns (record, output)."""
+        app_id = self.start(command, write, title, timeout)
+        rec = self.wait_state(app_id, timeout=wait)
+        return rec, self.output(app_id)['output']
+
     def authorize(self, path, title, *users):
         extra = [a for u in users for a in ('--user', u)]
         r = self.manage('exec_auth', '--executable', str(path), '--title', title, *extra)
         assert r.returncode == 0, r.stdout + r.stderr
         return r
+
+    @staticmethod
+    def grant(path, title, *users):
+        """What `exec_auth` does (execution.authorization.authorize), in this process."""
+        from execution import authorization
+        return authorization.authorize(path=str(path), title=title, users=users)
 
     # ------------------------------------------------------------------ records
     def record(self, app_id):

@@ -135,20 +135,20 @@ print('present in child:', name in inventory.datasets)
 
 def test_operations_apply_in_call_order(dyn):
     script = dyn.script('order.py', ORDER)
-    r = dyn.run(f'{script} update-delete {ZEROBIAS}')
-    assert r.returncode == 0, r.stderr
-    assert 'would apply 1 updates and 1 deletes' in r.stderr
+    rec, out = dyn.finish(f'{script} update-delete {ZEROBIAS}')
+    assert rec['state'] == 'done', out
+    assert 'would apply 1 updates and 1 deletes' in out
 
-    dyn.authorize(script, 'Order')
-    r = dyn.run(f'{script} update-delete {ZEROBIAS}', '-W', '-t', 'Order')
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert 'present in child: False' in r.stdout
+    dyn.grant(script, 'Order')
+    rec, out = dyn.finish(f'{script} update-delete {ZEROBIAS}', write=True, title='Order')
+    assert rec['state'] == 'done' and rec['num_changes'] == 2, (rec, out)
+    assert 'present in child: False' in out
     assert dyn.dataset(ZEROBIAS) is None
     assert db_dataset(ZEROBIAS) is None
 
-    r = dyn.run(f'{script} delete-update {TTBAR}', '-W', '-t', 'Order')
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert 'present in child: True' in r.stdout
+    rec, out = dyn.finish(f'{script} delete-update {TTBAR}', write=True, title='Order')
+    assert rec['state'] == 'done' and rec['num_changes'] == 2, (rec, out)
+    assert 'present in child: True' in out
     d = dyn.dataset(TTBAR)
     assert d is not None and d['status'] == 'deprecated' and d['sites'] == [] and d['num_blocks'] == 0
     assert db_dataset(TTBAR) == ('deprecated', [])
@@ -169,18 +169,18 @@ print('updated', len(inventory.datasets))
 
 def test_identical_updates_send_no_change(dyn):
     script = dyn.script('same.py', SAME)
-    r = dyn.run(script)
-    assert r.returncode == 0 and 'updated 3' in r.stdout, r.stderr
-    assert 'would apply' not in r.stderr
+    rec, out = dyn.finish(script)
+    assert rec['state'] == 'done' and 'updated 3' in out, out
+    assert 'would apply' not in out
 
-    dyn.authorize(script, 'Same')
-    before_cs, before_db = changeset_count(), db_datasets()
-    r = dyn.run(script, '-W', '-t', 'Same')
-    assert r.returncode == 0, r.stdout + r.stderr
-    rec = dyn.record(dyn.last_id())
-    assert rec['state'] == 'done' and rec['num_changes'] == 0 and rec['seq'] is None, rec
+    dyn.grant(script, 'Same')
+    before_cs, before_db, before_http = changeset_count(), db_datasets(), dyn.datasets()
+    rec, out = dyn.finish(script, write=True, title='Same')
+    assert rec['state'] == 'done' and 'updated 3' in out, (rec, out)
+    assert rec['num_changes'] == 0 and rec['seq'] is None, rec
+    assert application(rec['id']).num_changes == 0
     assert changeset_count() == before_cs
-    assert db_datasets() == before_db
+    assert db_datasets() == before_db and dyn.datasets() == before_http
 
 
 FAIL = '''\
@@ -201,13 +201,19 @@ time.sleep(60)
 ''' % (MUON, ZEROBIAS, CERN)
 
 
+def poll_lines(r):
+    """`manage.py dynamo --poll` output as {field: value}."""
+    return {k: v.strip() for k, _, v in (line.partition(' ') for line in r.stdout.splitlines())}
+
+
 def test_failed_write_applications_apply_nothing_and_are_recorded(dyn):
     script = dyn.script('fail.py', FAIL)
-    dyn.authorize(script, 'Fail')
+    dyn.grant(script, 'Fail')
     before_http, before_db, before_cs = dyn.datasets(), db_datasets(), changeset_count()
 
     r = dyn.run(f'{script} raise', '-W', '-t', 'Fail')
     assert r.returncode == 1, r.stdout + r.stderr
+    assert 'changed, now raise' in r.stdout
     assert 'RuntimeError: boom in the script' in r.stderr
     raised = dyn.last_id()
     rec = dyn.record(raised)
@@ -223,22 +229,31 @@ def test_failed_write_applications_apply_nothing_and_are_recorded(dyn):
     rec = dyn.record(exited)
     assert (rec['state'], rec['exit_code'], rec['message']) == ('failed', 3, 'exit code 3'), rec
     assert 'changed, now exit3' in dyn.output(exited)['output']
+    assert application(exited).exit_code == 3
 
+    # --async prints the id, --poll shows the state, --kill stops it
     killed = dyn.submit_async(f'{script} sleep', '-W', '-t', 'Fail')
     deadline = time.monotonic() + 20
     while 'changed, now sleep' not in dyn.output(killed)['output']:
         assert time.monotonic() < deadline, dyn.record(killed)
         time.sleep(0.05)
+    polled = poll_lines(dyn.manage('dynamo', '--poll', str(killed)))
+    assert (polled['id'], polled['state'], polled['write_request']) == (str(killed), 'run', 'True'), polled
     r = dyn.manage('dynamo', '--kill', str(killed))
     assert r.returncode == 0 and f'application {killed}: killed' in r.stdout, r.stdout + r.stderr
     rec = dyn.wait_state(killed, timeout=15)
     assert rec['state'] == 'killed' and LOGIN in rec['message'], rec
     assert 'changed, now sleep' in application(killed).output
+    r = dyn.manage('dynamo', '--poll', str(killed))
+    assert poll_lines(r)['state'] == 'killed', r.stdout
+    r = dyn.manage('dynamo', '--poll', '999999')
+    assert r.returncode != 0 and 'no application 999999' in r.stderr
 
     start = time.monotonic()
-    r = dyn.run(f'{script} sleep', '-W', '-t', 'Fail', '--timeout', '0.0005')
+    r = dyn.run(f'{script} sleep', '-W', '-t', 'Fail', '--timeout', '0.0005')   # 1.8 s
     assert time.monotonic() - start < 20
     assert r.returncode != 0
+    assert 'changed, now sleep' in r.stdout
     assert 'timed out' in r.stderr, r.stderr
     timed_out = dyn.last_id()
     rec = dyn.record(timed_out)
@@ -272,36 +287,30 @@ print('reader done')
 
 def test_readers_run_beside_a_writer_and_writers_queue(dyn):
     from datetime import datetime
-
-    from execution import client
     writer = dyn.script('writer.py', SLEEPER)
     reader = dyn.script('reader.py', READER)
-    dyn.authorize(writer, 'Sleeper')
+    dyn.grant(writer, 'Sleeper')
 
-    def submit(command, write=False):
-        app_id, _ = client.submit(socket_path=dyn.socket, command=command, title='Sleeper', write=write,
-                                  asynchronous=True, timeout=None)
-        return app_id
-    w1 = submit(f'{writer} deprecated 3', write=True)
+    w1 = dyn.start(f'{writer} deprecated 2.5', write=True, title='Sleeper')
     assert dyn.wait_state(w1, ('run', 'done', 'failed', 'killed', 'authfailed'))['state'] == 'run'
-    readers = [submit(f'{reader} 1') for _ in range(2)]
-    w2 = submit(f'{writer} invalid 0', write=True)
+    readers = [dyn.start(f'{reader} 0.8') for _ in range(3)]
+    w2 = dyn.start(f'{writer} invalid 0', write=True, title='Sleeper')
 
     for r in readers:
         rec = dyn.wait_state(r, timeout=15)
         assert rec['state'] == 'done', rec
-    # both readers are done while the first writer is still running; the second writer waits
+    # the readers are done while the first writer still runs; the second writer waits for it
     assert dyn.record(w1)['state'] == 'run'
     assert dyn.record(w2)['state'] == 'new'
 
     recs = {a: dyn.wait_state(a, timeout=20) for a in (w1, w2)}
     assert recs[w1]['state'] == 'done' and recs[w2]['state'] == 'done', recs
-    t = {a: {k: datetime.fromisoformat(v) if v else None for k, v in dyn.record(a).items()
-             if k in ('started', 'finished')} for a in (w1, w2, *readers)}
+    t = {a: {k: datetime.fromisoformat(dyn.record(a)[k]) for k in ('started', 'finished')}
+         for a in (w1, w2, *readers)}
     for r in readers:
         assert t[w1]['started'] < t[r]['started'] and t[r]['finished'] < t[w1]['finished']
-    r1, r2 = readers
-    assert t[r1]['started'] < t[r2]['finished'] and t[r2]['started'] < t[r1]['finished']   # in parallel
+    for r in readers[1:]:   # readers ran in parallel with each other
+        assert t[r]['started'] < t[readers[0]]['finished']
     assert t[w2]['started'] >= t[w1]['finished']
     assert recs[w1]['seq'] < recs[w2]['seq']
     assert dyn.dataset(MUON)['status'] == 'invalid'
@@ -326,14 +335,13 @@ def test_applications_cannot_write_the_database_directly(dyn):
     script = dyn.script('direct.py', DIRECT_DB)
     before_db, before_http = db_datasets(), dyn.datasets()
     for mode in ('orm', 'sql'):
-        r = dyn.run(f'{script} {mode}')
-        assert 'datasets in db: 3' in r.stdout, r.stdout + r.stderr   # reading works
-        assert r.returncode != 0, r.stdout + r.stderr
-        assert 'wrote the database' not in r.stdout
-        assert dyn.record(dyn.last_id())['state'] == 'failed'
-    dyn.authorize(script, 'Direct')
-    r = dyn.run(f'{script} orm', '-W', '-t', 'Direct')
-    assert r.returncode != 0 and 'wrote the database' not in r.stdout, r.stdout + r.stderr
+        rec, out = dyn.finish(f'{script} {mode}')
+        assert 'datasets in db: 3' in out, out   # reading works
+        assert rec['state'] == 'failed' and rec['exit_code'] == 1, (rec, out)
+        assert 'wrote the database' not in out
+    dyn.grant(script, 'Direct')
+    rec, out = dyn.finish(f'{script} orm', write=True, title='Direct')
+    assert rec['state'] == 'failed' and 'wrote the database' not in out, (rec, out)
     assert db_datasets() == before_db
     assert dyn.datasets() == before_http
 
@@ -348,12 +356,14 @@ print(json.dumps({'argv': sys.argv, 'name': __name__, 'read_only': read_only, 'a
 
 def test_script_environment_and_submitting_user(dyn):
     script = dyn.script('env.py', ENVIRONMENT)
-
-    def run(*options):
-        r = dyn.run(f"{script} one 'two words'", *options)
-        assert r.returncode == 0, r.stdout + r.stderr
-        return json.loads(r.stdout.strip().splitlines()[-1])
-    first, second = run(), run()
+    command = f"{script} one 'two words'"
+    r = dyn.run(command)
+    assert r.returncode == 0, r.stdout + r.stderr
+    first = json.loads(r.stdout.strip().splitlines()[-1])
+    rec = dyn.record(dyn.last_id())
+    assert rec['user'] == LOGIN and rec['args'] == "one 'two words'" and rec['script'] == str(script)
+    rec, out = dyn.finish(command)
+    second = json.loads(out.strip().splitlines()[-1])
     for seen in (first, second):
         assert seen['argv'][1:] == ['one', 'two words']
         assert seen['name'] == '__main__'
@@ -362,8 +372,6 @@ def test_script_environment_and_submitting_user(dyn):
         assert os.path.realpath(seen['cwd']) != os.path.realpath(ROOT)
         assert not os.path.realpath(seen['cwd']).startswith(os.path.realpath(ROOT) + os.sep)
     assert first['cwd'] != second['cwd']
-    rec = dyn.record(dyn.last_id())
-    assert rec['user'] == LOGIN and rec['args'] == "one 'two words'" and rec['script'] == str(script)
 
     # authorized for somebody else only: the submitting user (the client's login) is refused
     dyn.authorize(script, 'Env', 'someone-else')
@@ -373,36 +381,20 @@ def test_script_environment_and_submitting_user(dyn):
     rec = dyn.record(dyn.last_id())
     assert rec['state'] == 'authfailed' and rec['user'] == LOGIN
 
-    dyn.authorize(script, 'Env', LOGIN)
-    seen = run('-W', '-t', 'Env')
+    dyn.grant(script, 'Env', LOGIN)
+    rec, out = dyn.finish(command, write=True, title='Env')
+    assert rec['state'] == 'done' and rec['user'] == LOGIN, (rec, out)
+    seen = json.loads(out.strip().splitlines()[-1])
     assert (seen['read_only'], seen['authorized']) == (False, True)
     assert seen['name'] == '__main__' and seen['argv'][1:] == ['one', 'two words']
     assert seen['cwd'] not in (first['cwd'], second['cwd'])
 
 
-def test_async_prints_the_id_and_poll_shows_the_state(dyn):
-    script = dyn.script('quick.py', READER)
-    app_id = dyn.submit_async(f'{script} 1.5')
-    r = dyn.manage('dynamo', '--poll', str(app_id))
-    assert r.returncode == 0, r.stderr
-    lines = dict(line.split(None, 1) for line in r.stdout.splitlines() if ' ' in line.strip())
-    assert lines['id'].strip() == str(app_id)
-    assert lines['state'].strip() in ('new', 'assigned', 'run')
-    dyn.wait_state(app_id)
-    r = dyn.manage('dynamo', '--poll', str(app_id))
-    lines = dict(line.split(None, 1) for line in r.stdout.splitlines() if ' ' in line.strip())
-    assert lines['state'].strip() == 'done' and lines['exit_code'].strip() == '0', r.stdout
-    assert 'reader done' in dyn.output(app_id)['output']
-
-    r = dyn.manage('dynamo', '--poll', '999999')
-    assert r.returncode != 0 and 'no application 999999' in r.stderr
-
-
 def test_server_shutdown_kills_running_application(dyn):
     script = dyn.script('long.py', SLEEPER)
-    dyn.authorize(script, 'Long')
+    dyn.grant(script, 'Long')
     before_db = db_datasets()
-    app_id = dyn.submit_async(f'{script} invalid 120', '-W', '-t', 'Long')
+    app_id = dyn.start(f'{script} invalid 120', write=True, title='Long')
     dyn.wait_state(app_id, ('run',))
     pid = application(app_id).pid
     assert pid and alive(pid)
@@ -442,18 +434,19 @@ print('fine')
 def test_crashing_applications_do_not_take_the_server_down(make_dyn):
     dyn = make_dyn(DYNAMO_APP_MEMORY_LIMIT_MB='200')
     script = dyn.script('crash.py', CRASH)
-    expected = {'abort': ('failed', -signal.SIGABRT, 128 + signal.SIGABRT), 'exit9': ('failed', 9, 9),
-                'hog': ('failed', 1, 1)}
-    for mode, (state, exit_code, shell_code) in expected.items():
-        r = dyn.run(f'{script} {mode}')
-        assert r.returncode == shell_code, (mode, r.stdout, r.stderr)
-        assert f'crashing: {mode}' in r.stdout
-        rec = dyn.record(dyn.last_id())
-        assert (rec['state'], rec['exit_code']) == (state, exit_code), rec
+    expected = {'abort': ('failed', -signal.SIGABRT), 'exit9': ('failed', 9), 'hog': ('failed', 1)}
+    for mode, (state, exit_code) in expected.items():
+        rec, out = dyn.finish(f'{script} {mode}')
+        assert f'crashing: {mode}' in out
+        assert (rec['state'], rec['exit_code']) == (state, exit_code), (rec, out)
+        if mode == 'hog':
+            assert 'MemoryError' in out and 'allocated 4 GB' not in out, out
         assert dyn.server.proc.poll() is None, dyn.server.log()
         # the next request works
-        r = dyn.run(f'{script} none')
-        assert r.returncode == 0 and 'fine' in r.stdout, (mode, r.stdout, r.stderr)
+        rec, out = dyn.finish(f'{script} none')
+        assert rec['state'] == 'done' and 'fine' in out, (mode, rec, out)
         assert dyn.dataset(MUON)['status'] == 'valid'
-    assert 'MemoryError' in dyn.output(dyn.last_id() - 1)['output']
-    assert 'allocated 4 GB' not in dyn.output(dyn.last_id() - 1)['output']
+    # and so does the command-line client, with the shell's exit code of a crash
+    r = dyn.run(f'{script} abort')
+    assert r.returncode == 128 + signal.SIGABRT, (r.stdout, r.stderr)
+    assert 'killed by signal 6' in r.stderr

@@ -183,38 +183,43 @@ def write_module(directory, relpath, source):
     return path
 
 
-# The seed's example, as documented: one file, one HTML page and one JSON endpoint.
+# The seed's example (advanced usage, "Adding a New Web Interface"): one file exporting an HTML page
+# and a JSON command; constructors take the Configuration, run() takes (caller, request, inventory).
 MYMOD = '''\
 """The seed's example web module."""
-from dynamo.web.modules._base import HTMLMixin, WebModule
+from dynamo.web.modules._base import Configuration, HTMLMixin, WebModule
 
 
-class MyWebModule(HTMLMixin, WebModule):
+class WebClassDefinedInMyMod(HTMLMixin, WebModule):
     """An HTML page of mymod."""
+    title = 'My web page'
 
     def __init__(self, config):
-        WebModule.__init__(self, config)
-        HTMLMixin.__init__(self, 'My web page', 'mymod.html')
+        super().__init__(config)
+        self.greeting = config.mymod.greeting if 'mymod' in config else 'no configuration'
 
     def run(self, caller, request, inventory):
         sites = ''.join('<li class="site">%s</li>' % name for name in sorted(inventory.sites))
-        return self.page(body='<p id="mymod-body">Hello from mymod</p><ul>%s</ul>' % sites, caller=caller)
+        return self.page(body='<p id="mymod-body">%s</p><ul>%s</ul>' % (self.greeting, sites), caller=caller)
 
 
-class MyDataModule(WebModule):
+class DataClassDefinedInMyMod(WebModule):
     """JSON of mymod: the number of datasets, the parameters and the configuration it sees."""
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.config_is_configuration = isinstance(config, Configuration)
 
     def run(self, caller, request, inventory):
         self.message = 'mymod says hi'
-        return {'num_datasets': len(inventory.datasets), 'request': request,
-                'input_data': self.input_data, 'config': self.config.get('mymod')}
+        return {'num_datasets': len(inventory.datasets), 'request': request, 'input_data': self.input_data,
+                'config': self.config.get('mymod'), 'config_is_configuration': self.config_is_configuration,
+                'attribute_access': self.config.mymod.nested.level if 'mymod' in self.config else None}
 
 
-export_web = {'myweb': MyWebModule}
-export_data = {'mydata': MyDataModule}
+export_web = {'myweb': WebClassDefinedInMyMod}
+export_data = {'mydata': DataClassDefinedInMyMod}
 '''
-# HTMLMixin.__init__ above is called the way the seed's modules do it; it calls super().__init__ again,
-# which is harmless (WebModule.__init__ only sets attributes).
 
 MYPKG_INIT = '''\
 """A web module package: the exports are here, the helper is abc.py."""
