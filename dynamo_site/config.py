@@ -98,6 +98,8 @@ def database_from_url(url, var_dir):
                 'init_command': "SET sql_mode='STRICT_TRANS_TABLES', default_storage_engine=INNODB",
                 'connect_timeout': 5,
             },
+            'CONN_MAX_AGE': 600,           # the server's worker threads keep their connections
+            'CONN_HEALTH_CHECKS': True,
             'TEST': {'CHARSET': 'utf8mb4', 'COLLATION': 'utf8mb4_bin'},
         }
     raise ConfigError(f'DYNAMO_DB_URL {url!r}: unsupported scheme (use sqlite:///PATH or mysql://USER@HOST/DB)')

@@ -149,12 +149,16 @@ class AppServer:
                 pass
 
     def _accept(self):
+        # a pool, so that database connections are reused from one client to the next
+        from concurrent.futures import ThreadPoolExecutor
+        pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix='appclient')
         while not self.stopping.is_set():
             try:
                 conn, _ = self.sock.accept()
             except OSError:
+                pool.shutdown(wait=False, cancel_futures=True)
                 return
-            threading.Thread(target=self._serve, args=(conn,), name='appclient', daemon=True).start()
+            pool.submit(self._serve, conn)
 
     def _serve(self, conn):
         reader = None
@@ -183,7 +187,7 @@ class AppServer:
             for fd in (reader.fds if reader is not None else ()):
                 os.close(fd)
             conn.close()
-            connection.close()
+            connection.close_if_unusable_or_obsolete()
 
     # ---------------------------------------------------------------- commands
     def _create(self, user, script=None, **fields):

@@ -17,6 +17,10 @@ import sys
 import threading
 import traceback
 
+# imported here, in the server, so that every forked child finds them loaded
+import dynamo.core.executable  # noqa: F401
+import dynamo.dataformat  # noqa: F401
+
 CHANGES_FILE = 'changes.jsonl'
 OUTPUT_FILE = 'output.log'
 SCRIPT_FILE = 'exec.py'
