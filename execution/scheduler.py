@@ -193,10 +193,9 @@ class Scheduler:
         def progress(count):
             log.info('application %d: %d changes applied so far', run.app_id, count)
         try:
-            with self.runtime.lock.write():
-                applied = inventory_services.apply_changeset(
-                    inventory=self.runtime.inventory, origin=origin,
-                    operations=read_changes(path), progress=progress)
+            applied = inventory_services.apply_changeset(
+                inventory=self.runtime.inventory, origin=origin, operations=read_changes(path),
+                progress=progress, ram_lock=self.runtime.lock.write)
         except (ObjectError, ValueError, OSError) as exc:
             log.warning('application %d: changes refused: %s', run.app_id, exc)
             return AppState.FAILED, f'changes not applied: {exc}', None, 0

@@ -132,9 +132,8 @@ class DynamoServer:
         def builder(inventory):
             holder['value'] = job.fn(inventory)
         try:
-            with RUNTIME.lock.write():
-                applied = inventory_services.apply_changeset(inventory=RUNTIME.inventory, origin=job.origin,
-                                                             builder=builder)
+            applied = inventory_services.apply_changeset(inventory=RUNTIME.inventory, origin=job.origin,
+                                                         builder=builder, ram_lock=RUNTIME.lock.write)
             job.result = (holder.get('value'), applied)
         except inventory_services.ImageLost as exc:
             job.error = exc
@@ -153,9 +152,8 @@ class DynamoServer:
         origin = f'{request.kind}:{request.origin}'
         log.info('applying request %d (%s, %d bytes)', request.id, origin, len(text))
         try:
-            with RUNTIME.lock.write():
-                applied = inventory_services.apply_request(inventory=RUNTIME.inventory, kind=request.kind,
-                                                           text=text, origin=origin)
+            applied = inventory_services.apply_request(inventory=RUNTIME.inventory, kind=request.kind,
+                                                       text=text, origin=origin, ram_lock=RUNTIME.lock.write)
         except ObjectError as exc:
             log.warning('request %d refused: %s', request.id, exc)
             services.request_finish(request=request, ok=False, message=str(exc))

@@ -32,16 +32,30 @@ class AppliedChangeSet:
     result: dict = field(default_factory=dict)
 
 
-def apply_operations(inventory, operations, progress=None):
-    """Apply ordered ('u'|'d', object dict) operations; errors name the operation."""
-    count = 0
+def decode_operations(operations):
+    """[(op, object dict)] -> [(op, unlinked object)], checking every one; errors name the change."""
+    decoded = []
     for index, item in enumerate(operations):
         try:
             op, data = item
         except (TypeError, ValueError):
             raise ObjectError(f'change {index}: expected [op, object], got {item!r:.80}') from None
+        if op not in ('u', 'd'):
+            raise ObjectError(f'change {index}: unknown operation {op!r} (expected "u" or "d")')
         try:
-            obj = from_dict(data)
+            decoded.append((op, from_dict(data)))
+        except ObjectError as exc:
+            raise ObjectError(f'change {index} ({op} {data.get("_t") if isinstance(data, dict) else "?"}): {exc}') from None
+    return decoded
+
+
+def apply_operations(inventory, operations, progress=None):
+    """Apply ordered ('u'|'d', object or object dict) operations; errors name the operation."""
+    count = 0
+    for index, (op, obj) in enumerate(operations):
+        try:
+            if isinstance(obj, dict):
+                obj = from_dict(obj)
             if op == 'u':
                 inventory.update(obj)
             elif op == 'd':
@@ -49,7 +63,7 @@ def apply_operations(inventory, operations, progress=None):
             else:
                 raise ObjectError(f'unknown operation {op!r} (expected "u" or "d")')
         except ObjectError as exc:
-            raise ObjectError(f'change {index} ({op} {data.get("_t") if isinstance(data, dict) else "?"}): {exc}') from None
+            raise ObjectError(f'change {index} ({op} {type(obj).__name__ if not isinstance(obj, dict) else obj.get("_t")}): {exc}') from None
         count += 1
         if progress and count % 10000 == 0:
             progress(count)
@@ -90,28 +104,46 @@ def _invalidate(inventory, journal):
         inventory.files.invalidate(blocks)
 
 
-def apply_changeset(*, inventory, origin, operations=None, builder=None, keep_ids=False, progress=None):
+class _NoLock:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def apply_changeset(*, inventory, origin, operations=None, builder=None, keep_ids=False, progress=None,
+                    ram_lock=None):
     """Apply one change set to RAM and database atomically; returns AppliedChangeSet.
 
     Either `operations` (ordered ('u'|'d', dict) pairs) or `builder(inventory) -> result dict`
     (which calls inventory.update/delete itself, e.g. injection) describes the changes.
     On any error nothing changes, in RAM or in the database, and the error is raised.
+
+    `ram_lock()` (the server's writer lock) is held only while RAM objects change: operations are
+    decoded before it is taken and the database is written after it is released, so readers wait
+    for the RAM mutation alone. They see the whole change set or none of it; should the database
+    then refuse it, it is undone in RAM under the lock again.
     """
     start = time.monotonic()
+    ram_lock = ram_lock or _NoLock
     journal = None
+    if operations is not None:
+        operations = decode_operations(operations)
     try:
         with transaction.atomic():
             state, _ = InventoryState.objects.select_for_update().get_or_create(id=1)
-            if state.seq != inventory.seq:
-                catch_up(inventory, upto=state.seq)
             seq = state.seq + 1
-            log_writer = _ChangeSetWriter(seq, origin)
-            journal = inventory.begin(keep_ids=keep_ids, sink=log_writer.add)
-            result = {}
-            if builder is not None:
-                result = builder(inventory) or {}
-            if operations is not None:
-                apply_operations(inventory, operations, progress)
+            with ram_lock():
+                if state.seq != inventory.seq:
+                    catch_up(inventory, upto=state.seq)
+                log_writer = _ChangeSetWriter(seq, origin)
+                journal = inventory.begin(keep_ids=keep_ids, sink=log_writer.add)
+                result = {}
+                if builder is not None:
+                    result = builder(inventory) or {}
+                if operations is not None:
+                    apply_operations(inventory, operations, progress)
             if journal.num_ops:
                 store.persist(journal)
                 log_writer.close(journal.num_ops)
@@ -121,8 +153,10 @@ def apply_changeset(*, inventory, origin, operations=None, builder=None, keep_id
             else:
                 log_writer.discard()
     except BaseException:
-        if journal is not None and inventory.journal is journal and not inventory.abort():
-            raise ImageLost('a failed change set was too large to undo in RAM')
+        if journal is not None and inventory.journal is journal:
+            with ram_lock():
+                if not inventory.abort():
+                    raise ImageLost('a failed change set was too large to undo in RAM')
         raise
     # committed
     journal = inventory.end()
@@ -166,13 +200,13 @@ class _ChangeSetWriter:
         ChangeSet.objects.filter(seq=self.seq).delete()
 
 
-def apply_request(*, inventory, kind, text, origin, progress=None):
+def apply_request(*, inventory, kind, text, origin, progress=None, ram_lock=None):
     """Apply a queued write: an injection or invalidation document, or a JSON list of operations."""
     from inventory import injection
     if kind in ('inject', 'delete'):
         doc = injection.parse_document(text)
         action = injection.inject if kind == 'inject' else injection.invalidate
-        return apply_changeset(inventory=inventory, origin=origin,
+        return apply_changeset(inventory=inventory, origin=origin, ram_lock=ram_lock,
                                builder=lambda inv: action(inv, doc, progress=progress))
     try:
         operations = json.loads(text)
@@ -180,7 +214,7 @@ def apply_request(*, inventory, kind, text, origin, progress=None):
         raise ObjectError(f'malformed JSON change list: {exc.msg} at line {exc.lineno}') from None
     if not isinstance(operations, list):
         raise ObjectError('a change list must be a JSON list of [op, object]')
-    return apply_changeset(inventory=inventory, origin=origin, operations=operations)
+    return apply_changeset(inventory=inventory, origin=origin, operations=operations, ram_lock=ram_lock)
 
 
 def summarize(applied):

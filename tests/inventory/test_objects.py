@@ -562,7 +562,7 @@ def _apply(inv, op):
         pass   # refused operations are part of the game: they must not leave traces either
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 # (make_inventory is a factory: every example builds its own inventory)
 @given(setup=st.lists(operation, max_size=10), changes=st.lists(operation, min_size=1, max_size=30))
 def test_abort_after_any_changes_restores_the_inventory_exactly(make_inventory, setup, changes):
@@ -577,7 +577,7 @@ def test_abort_after_any_changes_restores_the_inventory_exactly(make_inventory, 
     assert structure(inv) == before
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 # (make_inventory is a factory: every example builds its own inventory)
 @given(changes=st.lists(operation, max_size=40))
 def test_partition_membership_stays_consistent_with_conditions(make_inventory, changes):
