@@ -308,9 +308,11 @@ def invalidate(inventory, doc, progress=None):
             inventory.delete(replica)
             deleted.add('datasetreplicas', f'{dataset_name} at {site.name}')
         else:
-            for j, bitem in enumerate(items if isinstance(items, list) else []):
-                bname = _str(bitem, 'block', f'{where} block replica {j}', required=True) if isinstance(bitem, dict) else None
-                br = replica.find_block_replica(bname) if bname else None
+            for j, bitem in enumerate(_list(item, 'blockreplicas', where)):
+                if not isinstance(bitem, dict):
+                    raise DocumentError(f'{where} block replica {j} must be an object')
+                bname = _str(bitem, 'block', f'{where} block replica {j}', required=True)
+                br = replica.find_block_replica(bname)
                 if br is None:
                     raise DocumentError(f'{where}: no replica of block {bname!r} at {site.name}')
                 deleted.add('blockreplicas', f'{br.block.full_name()} at {site.name}')
@@ -329,10 +331,12 @@ def invalidate(inventory, doc, progress=None):
             inventory.delete(dataset)
             deleted.add('datasets', name)
         else:
-            for j, bitem in enumerate(blocks if isinstance(blocks, list) else []):
+            for j, bitem in enumerate(_list(item, 'blocks', where)):
                 bwhere = f'{where} block {j}'
-                bname = _str(bitem, 'name', bwhere, required=True) if isinstance(bitem, dict) else None
-                block = bname and inventory.find_block(dataset, bname)
+                if not isinstance(bitem, dict):
+                    raise DocumentError(f'{bwhere} must be an object')
+                bname = _str(bitem, 'name', bwhere, required=True)
+                block = inventory.find_block(dataset, bname)
                 if not block:
                     raise DocumentError(f'{bwhere}: unknown block {name}#{bname}')
                 files = bitem.get('files')
@@ -341,7 +345,7 @@ def invalidate(inventory, doc, progress=None):
                     deleted.add('blocks', block.full_name())
                     continue
                 size, num = block.size, block.num_files
-                for fitem in files if isinstance(files, list) else []:
+                for fitem in _list(bitem, 'files', bwhere):
                     lfn = fitem.get('name') if isinstance(fitem, dict) else fitem
                     lfile = inventory.find_file(lfn) if isinstance(lfn, str) else None
                     if lfile is None or lfile.block_full_name != block.full_name():

@@ -225,7 +225,14 @@ class Inventory:
         dataset = self.find_dataset(obj.dataset_name)
         existing = self.find_block(dataset, obj.name)
         if existing is not None:
-            return existing, self._changed(existing, obj, _BLOCK_STATE)
+            old_size = existing.size
+            changed = self._changed(existing, obj, _BLOCK_STATE)
+            if changed and existing.size != old_size:
+                delta = existing.size - old_size
+                for br in existing.replicas:
+                    replica = br._site._dataset_replicas[dataset.name]
+                    self._add_totals(replica, delta if br.file_ids is None else 0, delta)
+            return existing, changed
         new = Block(obj.name, dataset, obj.size, obj.num_files, obj.is_open, obj.last_update,
                     id=self._new_id('block', obj.id))
         self._list_append(dataset.blocks, new)
@@ -364,8 +371,10 @@ class Inventory:
                 self.journal.mark_modified(existing)
                 if existing.file_ids != file_ids:
                     self.journal.file_lists[id(existing)] = existing
+            old_size, old_last = existing.size, existing.last_update
             (existing.group, existing.is_custodial, existing._size, existing.last_update,
              existing.file_ids) = new_values
+            self._add_totals(replica, existing.size - old_size, 0, old_last, existing.last_update)
             self._refresh_membership(site, replica, existing)
             return existing, True
         new = BlockReplica.__new__(BlockReplica)
@@ -373,6 +382,7 @@ class Inventory:
         new._size, new.last_update, new.file_ids = size, obj.last_update, file_ids
         self._list_append(replica.block_replicas, new)
         self._setattr(block, 'replicas', block.replicas + (new,))
+        self._add_totals(replica, new.size, block.size, None, new.last_update)
         for partition, sp in site.partitions.items():
             if partition.contains(new):
                 self._partition_add(sp, replica, new)
@@ -436,8 +446,21 @@ class Inventory:
             elif was and not now:
                 self._partition_remove(sp, replica, br, leaving=False)
 
+    def _add_totals(self, replica, delta_bytes, delta_projected, old_last=None, new_last=None):
+        """Keep a dataset replica's totals right: sizes by delta; the latest update given the
+        block replica update time that left (old_last) and the one that arrived (new_last)."""
+        if delta_bytes:
+            self._setattr(replica, '_bytes', replica._bytes + delta_bytes)
+        if delta_projected:
+            self._setattr(replica, '_bytes_projected', replica._bytes_projected + delta_projected)
+        if new_last is not None and new_last > replica._last_update:
+            self._setattr(replica, '_last_update', new_last)
+        elif old_last is not None and old_last >= replica._last_update and old_last != new_last:
+            self._setattr(replica, '_last_update', max([b.last_update for b in replica.block_replicas], default=0))
+
     def compute_membership(self, site, replica):
-        """Fill every site partition for one dataset replica (bulk load; no journal)."""
+        """Fill every site partition and the totals of one dataset replica (bulk load; no journal)."""
+        replica.compute_totals()
         brs = replica.block_replicas
         for partition, sp in site.partitions.items():
             members = [br for br in brs if partition.contains(br)]
@@ -499,8 +522,10 @@ class Inventory:
         for br in block.replicas:
             if br.file_ids is not None and existing.id in br.file_ids:
                 self._snapshot(br, ('file_ids', '_size'))
+                old_size = br._size
                 br.file_ids = tuple(f for f in br.file_ids if f != existing.id)
                 br._size = max(0, br._size - existing.size)
+                self._add_totals(br.site.find_dataset_replica(block.dataset_name), br._size - old_size, 0)
                 if self.journal is not None:
                     self.journal.mark_modified(br)
                     self.journal.file_lists[id(br)] = br
@@ -602,6 +627,8 @@ class Inventory:
             self._partition_remove(sp, replica, br, leaving=True)
         self._list_remove(replica.block_replicas, br)
         self._setattr(block, 'replicas', tuple(b for b in block.replicas if b is not br))
+        if cascade:   # (a dataset replica being removed whole needs no totals)
+            self._add_totals(replica, -br.size, -block.size, br.last_update, None)
         self._removed(br)
         if cascade and not replica.block_replicas:
             # the last block replica takes its dataset replica with it, growing or not

@@ -14,7 +14,10 @@ def _site_name(site):
 
 
 class DatasetReplica:
-    __slots__ = ('_dataset', '_site', 'growing', 'group', 'block_replicas')
+    # _bytes, _bytes_projected and _last_update are totals over the block replicas, kept up to
+    # date by the inventory on every change (a full pass over the sites then costs no replica walk)
+    __slots__ = ('_dataset', '_site', 'growing', 'group', 'block_replicas', '_bytes', '_bytes_projected',
+                 '_last_update')
 
     def __init__(self, dataset, site, growing=False, group=None):
         if not isinstance(dataset, (str, Dataset)) or not isinstance(site, (str, Site)):
@@ -24,6 +27,9 @@ class DatasetReplica:
         self.growing = bool(growing)
         self.group = group
         self.block_replicas = []
+        self._bytes = 0
+        self._bytes_projected = 0
+        self._last_update = 0
 
     dataset = property(lambda self: self._dataset)
     site = property(lambda self: self._site)
@@ -46,12 +52,18 @@ class DatasetReplica:
         return len(self.block_replicas) < len(self._dataset.blocks) and self.is_complete()
 
     def size(self, physical=True):
-        if physical:
-            return sum(br.size for br in self.block_replicas)
-        return sum(br.block.size for br in self.block_replicas)
+        """Bytes present (physical) or bytes once complete (projected) over the block replicas."""
+        return self._bytes if physical else self._bytes_projected
 
     def last_block_created(self):
-        return max((br.last_update for br in self.block_replicas), default=0)
+        """The latest last_update of the block replicas (0 if none)."""
+        return self._last_update
+
+    def compute_totals(self):
+        brs = self.block_replicas
+        self._bytes = sum([br.size for br in brs])
+        self._bytes_projected = sum([br._block.size for br in brs])
+        self._last_update = max([br.last_update for br in brs], default=0)
 
     def find_block_replica(self, block):
         name = block if isinstance(block, str) else block.name
