@@ -110,6 +110,34 @@ def _iso(t):
     return t.isoformat() if t else None
 
 
+class _Workers:
+    """Daemon worker threads that outlive one client, so that their database connections are
+    reused; a new one is started whenever none is idle (attached clients can wait for hours)."""
+
+    def __init__(self, handle):
+        self.handle = handle
+        self.queue = queue.Queue()
+        self.lock = threading.Lock()
+        self.idle = 0
+
+    def submit(self, item):
+        with self.lock:
+            if self.idle == 0:
+                threading.Thread(target=self._work, name='appclient', daemon=True).start()
+                self.idle += 1
+            self.idle -= 1
+        self.queue.put(item)
+
+    def _work(self):
+        while True:
+            item = self.queue.get()
+            try:
+                self.handle(item)
+            finally:
+                with self.lock:
+                    self.idle += 1
+
+
 # ---------------------------------------------------------------------------- server side
 class AppServer:
     def __init__(self, *, path, server, hub, scheduler, wake):
@@ -149,16 +177,13 @@ class AppServer:
                 pass
 
     def _accept(self):
-        # a pool, so that database connections are reused from one client to the next
-        from concurrent.futures import ThreadPoolExecutor
-        pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix='appclient')
+        workers = _Workers(self._serve)
         while not self.stopping.is_set():
             try:
                 conn, _ = self.sock.accept()
             except OSError:
-                pool.shutdown(wait=False, cancel_futures=True)
                 return
-            pool.submit(self._serve, conn)
+            workers.submit(conn)
 
     def _serve(self, conn):
         reader = None

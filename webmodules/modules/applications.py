@@ -26,9 +26,12 @@ def _app(request, name='id'):
 
 
 class ListApps(WebModule):
-    """Application records, newest first. Filters: `state`, `user`, `title`; `limit` (default 100)."""
+    """Application records, newest first. Filters: `id` (that application only), `state`, `user`,
+    `title`; `limit` (default 100)."""
 
     def run(self, caller, request, inventory):
+        if request.get('id') is not None:
+            return [app_record(_app(request))]
         qs = Application.objects.select_related('user').order_by('-id')
         for param, field in (('state', 'state'), ('user', 'user__username'), ('title', 'title')):
             if isinstance(request.get(param), str):
