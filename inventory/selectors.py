@@ -19,12 +19,27 @@ def _literal(pattern):
     return pattern and isinstance(pattern, str) and not any(c in pattern for c in '*?[,')
 
 
+_rows = {}
+
+
+def _dataset_row(inventory, d):
+    """The answer row of one dataset, memoized for the current version of the image."""
+    key = id(d)
+    cached = _rows.get(key)
+    if cached is not None and cached[0] == inventory.version and cached[1] is d:
+        return cached[2]
+    row = {'name': d.name, 'size': d.size, 'num_files': d.num_files, 'num_blocks': len(d.blocks),
+           'status': d.status.label, 'type': d.data_type.label, 'is_open': d.is_open,
+           'last_update': d.last_update, 'sites': sorted(r.site.name for r in d.replicas)}
+    if len(_rows) > 200000:
+        _rows.clear()
+    _rows[key] = (inventory.version, d, row)
+    return row
+
+
 def datasets(inventory, pattern=None):
     selected = dataset_candidates(inventory, pattern)
-    return [{'name': d.name, 'size': d.size, 'num_files': d.num_files, 'num_blocks': len(d.blocks),
-             'status': d.status.label, 'type': d.data_type.label, 'is_open': d.is_open,
-             'last_update': d.last_update, 'sites': sorted(r.site.name for r in d.replicas)}
-            for d in sorted(selected, key=lambda d: d.name)]
+    return [_dataset_row(inventory, d) for d in sorted(selected, key=lambda d: d.name)]
 
 
 def sites(inventory, pattern=None, partition=None):
@@ -64,7 +79,7 @@ _name_index = {}
 def _sorted_names(inventory):
     key = id(inventory)
     cached = _name_index.get(key)
-    stamp = (inventory.seq, len(inventory.datasets))
+    stamp = (inventory.version, len(inventory.datasets))
     if cached is None or cached[0] != stamp:
         cached = (stamp, sorted(inventory.datasets))
         _name_index.clear()

@@ -171,7 +171,10 @@ def apply_changeset(*, inventory, origin, operations=None, builder=None, keep_id
 
 class _ChangeSetWriter:
     """Streams the resolved operations of the change set being applied into the log, in chunks,
-    inside the write transaction (a million changes never sit in memory at once)."""
+    inside the write transaction. Operations are buffered while RAM changes (readers are locked
+    out then) and written after; only a huge change set is written as it goes, so that a million
+    changes never sit in memory at once."""
+    BUFFER = 50000
 
     def __init__(self, seq, origin):
         self.seq = seq
@@ -182,15 +185,15 @@ class _ChangeSetWriter:
 
     def add(self, op, data):
         self.buffer.append((op, data))
-        if len(self.buffer) >= CHUNK:
+        if len(self.buffer) >= self.BUFFER:
             self._flush()
 
     def _flush(self):
-        if self.buffer:
+        for start in range(0, len(self.buffer), CHUNK):
             ChangeSetChunk.objects.create(changeset_id=self.seq, index=self.index,
-                                          data=json.dumps(self.buffer, separators=(',', ':')))
+                                          data=json.dumps(self.buffer[start:start + CHUNK], separators=(',', ':')))
             self.index += 1
-            self.buffer = []
+        self.buffer = []
 
     def close(self, num_changes):
         self._flush()

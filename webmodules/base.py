@@ -121,6 +121,7 @@ class WebModule:
     must_authenticate = False
     require_roles = ()          # any of these (role, target) pairs
     write_enabled = False
+    cacheable = False           # the answer depends only on the parameters and the image version
     content_type = 'application/json'
 
     def __init__(self, config):

@@ -5,7 +5,9 @@ write access), run it against the RAM image and map every error to a status code
 """
 import json
 import logging
+import threading
 import traceback
+from collections import OrderedDict
 
 from django.conf import settings
 from django.http import HttpResponse
@@ -122,6 +124,37 @@ def _error(exc, mode):
     return 500, 'Internal Server Error', message
 
 
+class _AnswerCache:
+    """Rendered answers of `cacheable` modules, valid while the image version does not change."""
+
+    def __init__(self, size=512):
+        self.size = size
+        self.lock = threading.Lock()
+        self.entries = OrderedDict()
+
+    @staticmethod
+    def key(module, name, request):
+        return (module, name, tuple(sorted((k, tuple(request.GET.getlist(k))) for k in request.GET)))
+
+    def get(self, key, version):
+        with self.lock:
+            hit = self.entries.get(key)
+            if hit is not None and hit[0] == version:
+                self.entries.move_to_end(key)
+                return hit[1]
+        return None
+
+    def put(self, key, version, body):
+        with self.lock:
+            self.entries[key] = (version, body)
+            self.entries.move_to_end(key)
+            while len(self.entries) > self.size:
+                self.entries.popitem(last=False)
+
+
+ANSWERS = _AnswerCache()
+
+
 class DataView(APIView):
     """/data/<module>/<name>: the module's value in {"result", "message", "data"}."""
     renderer_classes = [JSONRenderer, BrowsableAPIRenderer]
@@ -129,11 +162,32 @@ class DataView(APIView):
     permission_classes = []
 
     def get(self, request, module, name):
+        raw = request._request
+        cls = get_registry().find('data', module, name)
+        inventory = RUNTIME.inventory
+        cache_key = None
+        if (cls is not None and cls.cacheable and raw.method == 'GET' and inventory is not None
+                and 'text/html' not in raw.META.get('HTTP_ACCEPT', '')):
+            cache_key = _AnswerCache.key(module, name, raw)
+            version = inventory.version
+            body = ANSWERS.get(cache_key, version)
+            if body is not None:
+                try:
+                    identity.caller_of_request(raw)   # an unknown certificate is still refused
+                except Exception as exc:
+                    status, result, message = _error(exc, 'data')
+                    return envelope(message=message, result=result, status=status)
+                return HttpResponse(body, content_type='application/json')
         try:
-            content, instance = run_module(request._request, 'data', module, name)
+            content, instance = run_module(raw, 'data', module, name)
         except Exception as exc:
             status, result, message = _error(exc, 'data')
             return envelope(message=message, result=result, status=status)
+        if cache_key is not None and inventory.journal is None and not instance.additional_headers:
+            body = json.dumps({'result': 'OK', 'message': instance.message or '', 'data': content},
+                              separators=(',', ':')).encode()
+            ANSWERS.put(cache_key, version, body)
+            return HttpResponse(body, content_type='application/json')
         response = envelope(content, message=instance.message or '')
         for header, value in instance.additional_headers:
             response[header] = value

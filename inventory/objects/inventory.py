@@ -26,6 +26,7 @@ class Inventory:
         self.groups = {None: self.null_group}
         self.next_ids = dict.fromkeys(ID_KINDS, 1)
         self.seq = 0                 # last change set applied to this image
+        self.version = 0             # bumped when a change set begins and ends: memoized answers check it
         self.journal = None
         self.files = None            # file catalog: find(lfn) -> File or None, get_files(block)
         self._block_index = {}       # id(dataset) -> {block name: Block}, for big datasets
@@ -92,11 +93,13 @@ class Inventory:
         if self.journal is not None:
             raise ObjectError('a change set is already being applied to this inventory')
         self.journal = Journal(keep_ids=keep_ids, undo_limit=undo_limit, sink=sink)
+        self.version += 1
         self.journal.saved_ids = dict(self.next_ids)
         return self.journal
 
     def end(self):
         journal, self.journal = self.journal, None
+        self.version += 1
         self._block_index.clear()
         return journal
 

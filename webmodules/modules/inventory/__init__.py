@@ -19,6 +19,7 @@ def _one(request, name):
 class Datasets(WebModule):
     """Datasets matching `dataset` (shell wildcards, comma-separated): name, size, number of
     files and blocks, status, type, open flag, last update and the sites holding a replica."""
+    cacheable = True
 
     def run(self, caller, request, inventory):
         data = selectors.datasets(inventory, _one(request, 'dataset'))
@@ -29,6 +30,7 @@ class Datasets(WebModule):
 class Sites(WebModule):
     """Sites matching `site` (and partitions matching `partition`): quota, usage (bytes present)
     and projected usage (bytes once every transfer completes) per partition, and totals."""
+    cacheable = True
 
     def run(self, caller, request, inventory):
         data = selectors.sites(inventory, _one(request, 'site'), _one(request, 'partition'))
@@ -38,6 +40,7 @@ class Sites(WebModule):
 
 class Groups(WebModule):
     """Groups matching `group`, with their ownership level."""
+    cacheable = True
 
     def run(self, caller, request, inventory):
         return selectors.groups(inventory, _one(request, 'group'))
@@ -46,6 +49,7 @@ class Groups(WebModule):
 class BlockReplicas(WebModule):
     """Blocks and their replicas. Filters: `dataset` or `block` (dataset#block) pattern (one is
     required), `site`, `group` (patterns), `complete` (y/n), `updated_since` (UNIX time)."""
+    cacheable = True
 
     def run(self, caller, request, inventory):
         if not request.get('dataset') and not request.get('block'):
@@ -67,6 +71,7 @@ class Stats(WebModule):
     """Totals listed by `list_by` = site, group, data_type or status (default site): number of
     datasets and their size, replicas, replica bytes (physical and projected) and replication
     factor. Optional `dataset` and `site` patterns restrict what is counted."""
+    cacheable = True
 
     def run(self, caller, request, inventory):
         list_by = _one(request, 'list_by') or 'site'
