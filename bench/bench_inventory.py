@@ -110,7 +110,12 @@ def bench_load(args):
     print('(a) cold load ...', flush=True)
     with Profiler(args.profile, 'load', args.preset):
         start = time.perf_counter()
+        if args.gc_off_during_load:        # experiment: what the load costs without the cyclic GC
+            gc.disable()
         inv, seq = store.load(progress=lambda what, count, t: steps.append((what, count, round(t, 2))))
+        if args.gc_off_during_load:
+            gc.enable()
+            gc.freeze()
         elapsed = time.perf_counter() - start
     inv.seq = seq
     gc.collect()
@@ -123,79 +128,84 @@ def bench_load(args):
 
 
 # ================================================================================ memory breakdown
+SHARED_SLOTS = {'last_update', '_last_update', 'software_version', 'status', 'data_type', 'storage_type',
+                'olevel', 'is_open', 'is_custodial', 'growing'}
+
+
 def memory_breakdown(inv):
     """sys.getsizeof() of every object reachable from the image, attributed to its owner class.
 
-    Shared immutables (interned timestamps, enum members, small ints, the null group...) are counted
-    once, under 'shared'. Sizes are rounded up to the 16-byte blocks pymalloc hands out.
+    Walks every inventory object and the values of its __slots__ (links to other inventory objects
+    excepted). Each Python object is counted once; interned timestamps, enumeration members and
+    the like are put under 'shared'. Sizes are rounded up to the 16-byte blocks of pymalloc.
     """
-    from inventory.objects import Block, BlockReplica, Dataset, DatasetReplica, SitePartition
+    from inventory.objects import (Block, BlockReplica, Dataset, DatasetReplica, Group, Partition, Site,
+                                   SitePartition)
+    inv_types = (Block, BlockReplica, Dataset, DatasetReplica, Group, Partition, Site, SitePartition)
+    slots = {cls: [n for k in cls.__mro__ for n in getattr(k, '__slots__', ())] for cls in inv_types}
     seen = set()
     acc = {}
+    count = {}
 
     def rounded(n):
         return (n + 15) // 16 * 16 if n <= 512 else n + 16
 
     def add(owner, obj, what):
-        key = id(obj)
-        if key in seen or obj is None or obj is True or obj is False:
+        if obj is None or obj is True or obj is False or isinstance(obj, inv_types):
             return
         if type(obj) is int and -5 <= obj <= 256:
+            return
+        key = id(obj)
+        if key in seen:
             return
         seen.add(key)
         row = acc.setdefault(owner, {})
         row[what] = row.get(what, 0) + rounded(sys.getsizeof(obj))
+        if isinstance(obj, (list, tuple, set, frozenset)):
+            for item in obj:
+                add(owner, item, what + ' items')
+        elif isinstance(obj, dict):
+            for k, v in obj.items():
+                add(owner, k, what + ' keys')
+                add(owner, v, what + ' values')
 
-    shared_ints = 0
-    n = {}
+    def visit(obj):
+        cls = type(obj)
+        owner = cls.__name__
+        count[owner] = count.get(owner, 0) + 1
+        seen.add(id(obj))
+        row = acc.setdefault(owner, {})
+        row['object'] = row.get('object', 0) + rounded(sys.getsizeof(obj))
+        for name in slots[cls]:
+            value = getattr(obj, name, None)
+            add('shared' if name in SHARED_SLOTS else owner, value, name)
+
     for d in inv.datasets.values():
-        n['Dataset'] = n.get('Dataset', 0) + 1
-        add('Dataset', d, 'object')
-        add('Dataset', d._name, 'name str')
-        add('Dataset', d.id, 'id int')
-        add('Dataset', d.blocks, 'blocks list')
-        add('Dataset', d.replicas, 'replicas list')
-        add('shared', d.last_update, 'timestamps')
-        add('shared', d.software_version, 'software versions')
+        visit(d)
         for b in d.blocks:
-            n['Block'] = n.get('Block', 0) + 1
-            add('Block', b, 'object')
-            add('Block', b._name, 'name str')
-            add('Block', b.id, 'id int')
-            add('Block', b.size, 'size int')
-            add('Block', b.num_files, 'num_files int')
-            add('Block', b.replicas, 'replicas tuple')
-            add('shared', b.last_update, 'timestamps')
+            visit(b)
     for site in inv.sites.values():
-        add('Site/Inventory', site, 'object')
-        add('Site/Inventory', site._dataset_replicas, '_dataset_replicas dict')
+        visit(site)
         for sp in site.partitions.values():
-            add('SitePartition', sp, 'object')
-            add('SitePartition', sp.replicas, 'replicas dict')
-            for members in sp.replicas.values():
-                add('SitePartition', members, 'member sets')
+            visit(sp)
         for dr in site.dataset_replicas():
-            n['DatasetReplica'] = n.get('DatasetReplica', 0) + 1
-            add('DatasetReplica', dr, 'object')
-            add('DatasetReplica', dr.block_replicas, 'block_replicas list')
+            visit(dr)
             for br in dr.block_replicas:
-                n['BlockReplica'] = n.get('BlockReplica', 0) + 1
-                add('BlockReplica', br, 'object')
-                add('shared', br.last_update, 'timestamps')
-                if br.file_ids is not None:
-                    add('BlockReplica', br.file_ids, 'file_ids tuple')
-                    add('BlockReplica', br._size, 'size int')
-                    for fid in br.file_ids:
-                        add('BlockReplica', fid, 'file id ints')
-    add('Site/Inventory', inv.datasets, 'datasets dict')
-    del shared_ints
+                visit(br)
+    for g in inv.groups.values():
+        visit(g)
+    for p in inv.partitions.values():
+        visit(p)
+    for name in ('datasets', 'sites', 'groups', 'partitions'):
+        add('Inventory', getattr(inv, name), name + ' dict')
     report = {}
-    for owner, parts in acc.items():
+    for owner, parts in sorted(acc.items(), key=lambda kv: -sum(kv[1].values())):
         total = sum(parts.values())
-        count = n.get(owner)
-        report[owner] = dict(total_mb=round(total / 1e6, 1), count=count,
-                             per_object=round(total / count, 1) if count else None,
-                             parts={k: (round(v / count, 1) if count else round(v / 1e6, 2)) for k, v in parts.items()})
+        n = count.get(owner)
+        report[owner] = dict(total_mb=round(total / 1e6, 1), count=n,
+                             per_object=round(total / n, 1) if n else None,
+                             parts={k: (round(v / n, 1) if n else round(v / 1e6, 2))
+                                    for k, v in sorted(parts.items(), key=lambda kv: -kv[1])})
     report['_all_mb'] = round(sum(sum(p.values()) for p in acc.values()) / 1e6, 1)
     return report
 
@@ -343,8 +353,13 @@ def environment(db_url):
     try:
         env['commit'] = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=ROOT, capture_output=True,
                                        text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(['git', 'status', '--porcelain', '--', 'inventory'], cwd=ROOT,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        if dirty:
+            env['commit'] += '+uncommitted changes in inventory/'
     except (OSError, subprocess.SubprocessError):
         pass
+    env['loadavg_start'] = os.getloadavg()[0]
     return env
 
 
@@ -363,6 +378,8 @@ def main(argv=None):
     ap.add_argument('--json', action='store_true', help='append the results to bench/results/results.jsonl')
     ap.add_argument('--profile', choices=('load', 'pass', 'apply'), help='cProfile one phase')
     ap.add_argument('--memory-breakdown', action='store_true', help='bytes per object by class (slow)')
+    ap.add_argument('--gc-off-during-load', action='store_true',
+                    help='experiment: gc.disable() around store.load(), then gc.freeze()')
     args = ap.parse_args(argv)
     if not args.db_url:
         ap.error('--db-url (or DYNAMO_DB_URL) is required')
@@ -402,7 +419,7 @@ def main(argv=None):
     ]
     if not args.skip_apply:
         a = result['apply_runs'][0]
-        rows.append(('(d) 100k change set', f'{a["seconds"]:.2f} s',
+        rows.append((f'(d) change set ({a["changes"]:,})', f'{a["seconds"]:.2f} s',
                      f'target <= {TARGETS["apply_100k_s"]} s; persist {a["persist_s"]} s, log {a["record_s"]} s, '
                      f'RAM+commit {a["ram_and_commit_s"]} s; building ops {result["apply_build_ops_s"]} s'))
         for r in result['apply_runs'][1:]:
@@ -418,8 +435,13 @@ def main(argv=None):
         for owner, info in result['memory_breakdown'].items():
             if owner.startswith('_'):
                 continue
-            print(f'  {owner:<15} {info["total_mb"]:>8.1f} MB  per object {info["per_object"]}  {info["parts"]}')
+            parts = ', '.join(f'{k} {v}' for k, v in info['parts'].items())
+            per = f'{info["per_object"]:.0f} B/object' if info['per_object'] else ''
+            print(f'  {owner:<15} {info["total_mb"]:>7.1f} MB  {per:<14} {parts}')
         print(f'  all reachable: {result["memory_breakdown"]["_all_mb"]} MB')
+    result['loadavg_end'] = os.getloadavg()[0]
+    print(f'\ncommit {result["env"].get("commit")}; load average {result["env"]["loadavg_start"]:.2f} at start, '
+          f'{result["loadavg_end"]:.2f} at end (2 cores: above ~0.5 other processes competed)')
     if args.json:
         RESULTS.mkdir(parents=True, exist_ok=True)
         with open(RESULTS / 'results.jsonl', 'a') as f:

@@ -50,7 +50,8 @@ FULL_REPLICA_FRACTION = 0.88      # dataset replicas holding every block; the re
 NULL_GROUP_FRACTION = 0.15        # of block replicas
 IN_TRANSFER_FRACTION = 0.06       # dataset replicas with incomplete block replicas ...
 INCOMPLETE_IN_TRANSFER = 0.35     # ... of which this fraction of block replicas is incomplete
-OTHER_GROUP_FRACTION = 0.03       # block replicas owned by another group than their dataset replica
+MIXED_OWNERSHIP_FRACTION = 0.05   # owned dataset replicas whose block replicas have mixed owners ...
+MIXED_OTHER_OWNER = 0.3           # ... of which this fraction is owned by the null group or another group
 
 TABLES = {
     'site': ('dyn_sites', ('id', 'name', 'host', 'storage_type', 'backend', 'status',
@@ -523,6 +524,7 @@ def generate(preset, seed, writer):
                 stamps.append(min(T_END, stamps[-1] + int(rng.expovariate(1 / (90 * 86400)))))
             used_stamps = set()
             in_transfer = rand() < IN_TRANSFER_FRACTION
+            mixed = group is not None and rand() < MIXED_OWNERSHIP_FRACTION
             custodial = site['mss']
             for idx in indices:
                 bid, size, nfiles, tb, _ = blocks[idx]
@@ -530,8 +532,9 @@ def generate(preset, seed, writer):
                 t = stamps[pos] if pos < len(stamps) else min(T_END, tb + randint(600, 86400))
                 used_stamps.add(t)
                 br_group = group
-                if group is not None and rand() < OTHER_GROUP_FRACTION:
-                    br_group = choices(group_ids, GROUP_WEIGHTS)[0]
+                if mixed and rand() < MIXED_OTHER_OWNER:
+                    # block-level ownership differs: released to the null group, or another group
+                    br_group = None if rand() < 0.5 else choices(group_ids, GROUP_WEIGHTS)[0]
                 br_id += 1
                 if br_group is None:
                     n_null += 1

@@ -87,11 +87,15 @@ def _init_jobs(runtime):
 _init_jobs(RUNTIME)
 
 
+class WriterUnavailable(Exception):
+    """No server loop to apply the write, or the write lock stayed busy: nothing was applied."""
+
+
 def submit_write(fn, *, origin, timeout):
     """Have the server loop run fn(inventory) as one change set; returns fn's value.
-    Raises TimeoutError if the write lock could not be had in time (nothing is applied then)."""
+    Raises WriterUnavailable if the write lock could not be had in time (nothing is applied then)."""
     if not RUNTIME.executor_active:
-        raise RuntimeError('no server loop is running to apply writes')
+        raise WriterUnavailable('no server loop is running to apply writes')
     job = WriteJob(fn, origin)
     RUNTIME.write_jobs.put(job)
     if RUNTIME.wake is not None:
@@ -99,7 +103,7 @@ def submit_write(fn, *, origin, timeout):
     if not job.done.wait(timeout):
         job.cancelled = True
         if not job.done.is_set():
-            raise TimeoutError('the inventory write lock is busy (a write application is running)')
+            raise WriterUnavailable('the inventory write lock is busy (a write application is running); try again')
     if job.error is not None:
         raise job.error
     return job.result

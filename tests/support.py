@@ -52,6 +52,7 @@ def image(inv, files=True):
             replicas[dr.dataset.name] = {
                 'growing': dr.growing, 'group': _name(dr.group),
                 'size': dr.size(), 'projected': dr.size(physical=False),
+                'last_block_created': dr.last_block_created(),
                 'complete': dr.is_complete(), 'full': dr.is_full(), 'partial': dr.is_partial(),
                 'blocks': {br.block.name: {
                     'group': _name(br.group), 'custodial': br.is_custodial, 'size': br.size,

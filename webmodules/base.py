@@ -53,6 +53,11 @@ class TryAgain(WebError):
     result = 'Service Unavailable'
 
 
+class MethodNotAllowed(WebError):
+    status = 405
+    result = 'Method Not Allowed'
+
+
 class Configuration(dict):
     """Dict with attribute access; strings have $(ENV) replaced by the environment variable."""
 
@@ -121,6 +126,7 @@ class WebModule:
     must_authenticate = False
     require_roles = ()          # any of these (role, target) pairs
     write_enabled = False
+    changes_state = False       # other side effects (e.g. submitting an application): POST + JSON only
     cacheable = False           # the answer depends only on the parameters and the image version
     content_type = 'application/json'
 
@@ -142,12 +148,18 @@ class HTMLMixin:
     scripts = ()                 # static paths of page scripts
     stylesheets = ()
 
-    def __init__(self, config, title=None, template=None):
-        super().__init__(config)
-        if title is not None:
-            self.title = title
-        if template is not None:
-            self.template = template
+    def __init__(self, *args):
+        """HTMLMixin(config[, title[, template]]) when it comes first among the bases, or the
+        original Dynamo's explicit HTMLMixin.__init__(self, title, body_template) call."""
+        rest = args
+        if args and isinstance(args[0], dict):
+            rest = args[1:]
+            if not hasattr(self, 'config'):
+                WebModule.__init__(self, args[0])
+        if len(rest) > 0 and rest[0] is not None:
+            self.title = rest[0]
+        if len(rest) > 1 and rest[1] is not None:
+            self.template = rest[1]
 
     def page(self, body=None, context=None, caller=None):
         context = dict(context or {})

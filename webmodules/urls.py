@@ -1,11 +1,13 @@
-from django.urls import path
+from django.urls import path, re_path
 
 from webmodules import views
 
 data_patterns = [
     path('openapi.json', views.OpenAPIView.as_view(), name='openapi'),
     path('<str:module>', views.DataView.as_view(), {'name': ''}),
+    path('<str:module>/', views.DataView.as_view(), {'name': ''}),
     path('<str:module>/<path:name>', views.DataView.as_view(), name='data'),
+    re_path(r'^(?P<rest>.*)$', views.data_not_found),
 ]
 web_patterns = [
     path('<str:module>/', views.web_index),

@@ -19,7 +19,8 @@ from execution import runtime as rt
 from execution.runtime import RUNTIME
 from inventory.objects import ObjectError
 from webmodules import identity
-from webmodules.base import (AuthenticationRequired, AuthorizationError, NotFound, TryAgain, WebError)
+from webmodules.base import (AuthenticationRequired, AuthorizationError, HTMLMixin, MethodNotAllowed,
+                             NotFound, TryAgain, WebError)
 from webmodules.registry import get_registry
 
 log = logging.getLogger('dynamo.web')
@@ -92,6 +93,11 @@ def run_module(request, mode, module, name):
     if cls.require_roles and not any(caller.has_role(role, target) for role, target in cls.require_roles):
         needed = ' or '.join(f'{r} on {t or "any target"}' for r, t in cls.require_roles)
         raise AuthorizationError(f'{caller.name} needs the role {needed} for /{mode}/{module}/{name}')
+    if (cls.write_enabled or cls.changes_state) and (
+            request.method != 'POST' or request.content_type != 'application/json'):
+        # a link, an image or a cross-site form must not be able to change anything
+        raise MethodNotAllowed(f'/{mode}/{module}/{name} changes data: send a POST request with a JSON body '
+                               f'(Content-Type: application/json)')
     if RUNTIME.inventory is None:
         raise TryAgain('the inventory is loading; try again shortly')
     params = request_params(request)
@@ -102,9 +108,7 @@ def run_module(request, mode, module, name):
             content, applied = rt.submit_write(lambda inv: instance.run(caller, params, inv),
                                                origin=f'web:{caller.name}:/{mode}/{module}/{name}',
                                                timeout=settings.DYNAMO_WEB_WRITE_WAIT)
-        except TimeoutError as exc:
-            raise TryAgain(str(exc)) from None
-        except RuntimeError as exc:
+        except rt.WriterUnavailable as exc:
             raise TryAgain(str(exc)) from None
         if applied.num_changes and not instance.message:
             instance.message = f'applied as change set {applied.seq} ({applied.num_changes} changes)'
@@ -219,7 +223,8 @@ def web_view(request, module, name):
                                                                        'message': message}), status=status)
     if not isinstance(content, (str, bytes)):
         content = json.dumps(content)
-    response = HttpResponse(content, content_type=instance.content_type)
+    content_type = 'text/html' if isinstance(instance, HTMLMixin) else instance.content_type
+    response = HttpResponse(content, content_type=content_type)
     for header, value in instance.additional_headers:
         response[header] = value
     return response
@@ -227,6 +232,11 @@ def web_view(request, module, name):
 
 def web_index(request, module):
     return web_view(request, module, '')
+
+
+def data_not_found(request, rest=''):
+    return HttpResponse(json.dumps({'result': 'Not Found', 'message': f'no /data/{rest}'}), status=404,
+                        content_type='application/json')
 
 
 class OpenAPIView(APIView):

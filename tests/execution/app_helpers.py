@@ -1,5 +1,6 @@
 """Helpers for the application tests: one real server per test with its own socket and work areas,
 the `manage.py dynamo` client, and the /data/applications records."""
+import json
 import os
 import textwrap
 import time
@@ -32,10 +33,10 @@ class Dyn:
         return path
 
     # ------------------------------------------------------------------ client
-    def manage(self, *args, timeout=120):
+    def manage(self, *args, timeout=60):
         return manage(*args, env=self.env, timeout=timeout)
 
-    def run(self, command, *options, timeout=120):
+    def run(self, command, *options, timeout=60):
         """`manage.py dynamo 'COMMAND' OPTIONS`; returns CompletedProcess."""
         return self.manage('dynamo', str(command), *options, timeout=timeout)
 
@@ -75,10 +76,12 @@ class Dyn:
 
     # ------------------------------------------------------------------ records
     def record(self, app_id):
+        """The record of application app_id from /data/applications?id=N."""
         status, body = self.server.get(f'/data/applications?id={app_id}')
         assert status == 200, body
-        assert len(body['data']) == 1, body
-        return body['data'][0]
+        found = [a for a in body['data'] if a['id'] == app_id]
+        assert len(found) == 1, body
+        return found[0]
 
     def output(self, app_id):
         status, body = self.server.get(f'/data/applications/output?id={app_id}')
@@ -111,6 +114,16 @@ class Dyn:
         status, body = self.server.get('/data/inventory/datasets')
         assert status == 200, body
         return {d['name']: d for d in body['data']}
+
+    def assert_ram_matches_database(self):
+        """The server's /data/inventory/datasets and /sites equal the same views of an image freshly
+        loaded from the database (RAM and database agree after an application's changes)."""
+        from inventory import selectors, store
+        inv, _ = store.load()
+        for path, selector in (('datasets', selectors.datasets), ('sites', selectors.sites)):
+            status, body = self.server.get(f'/data/inventory/{path}')
+            assert status == 200, body
+            assert body['data'] == json.loads(json.dumps(selector(inv))), path
 
 
 def db_dataset(name):

@@ -4,11 +4,14 @@ import json
 import os
 import pwd
 import signal
+import subprocess
+import sys
+import threading
 import time
 
 import pytest
 
-from tests.conftest import ROOT, manage
+from tests.conftest import ROOT, database_url, manage
 from tests.execution.app_helpers import CERN, MIT, MUON, TTBAR, ZEROBIAS, Dyn, alive, db_dataset, db_datasets
 
 pytestmark = pytest.mark.e2e
@@ -37,6 +40,16 @@ def make_dyn(start_server, tmp_path):
 @pytest.fixture
 def dyn(make_dyn):
     return make_dyn()
+
+
+def db_block_replicas(dataset):
+    """{site: (dataset replica group, sorted block names)} of a dataset, from the database."""
+    from inventory.models import BlockReplica, DatasetReplica
+    out = {}
+    for site, group in DatasetReplica.objects.filter(dataset__name=dataset).values_list('site__name', 'group__name'):
+        blocks = BlockReplica.objects.filter(block__dataset__name=dataset, site__name=site)
+        out[site] = (group, sorted(blocks.values_list('block__name', flat=True)))
+    return out
 
 
 def changeset_count():
@@ -103,6 +116,7 @@ def test_seed_example_read_only_unauthorized_authorized_edited(dyn):
     assert d['status'] == 'invalid' and d['sites'] == [CERN]
     assert db_dataset(MUON) == ('invalid', [CERN])
     assert changeset_count() == before_cs + 1
+    dyn.assert_ram_matches_database()
     others = {k: v for k, v in before_db.items() if k != MUON}
     assert {k: v for k, v in db_datasets().items() if k != MUON} == others
 
@@ -119,16 +133,23 @@ def test_seed_example_read_only_unauthorized_authorized_edited(dyn):
 ORDER = '''\
 import sys
 from dynamo.core.executable import inventory
-from dynamo.dataformat import Dataset
+from dynamo.dataformat import BlockReplica, Dataset, DatasetReplica
 mode, name = sys.argv[1:]
 if mode == 'update-delete':
     inventory.update(Dataset(name, status='deprecated'))
     inventory.delete(Dataset(name))
-else:
+elif mode == 'delete-update':
     inventory.delete(Dataset(name))
     inventory.update(Dataset(name, status='deprecated'))
+else:   # replicas: delete-then-update of a dataset replica, update-then-delete of a block replica
+    b1, b2 = (name + '#b1a7c0de-0000-4000-8000-00000000000' + n for n in '12')
+    inventory.delete(DatasetReplica(name, %r))
+    inventory.update(DatasetReplica(name, %r, group='DataOps'))
+    inventory.update(BlockReplica(b1, %r, 'DataOps'))
+    inventory.update(BlockReplica(b2, %r, 'AnalysisOps'))
+    inventory.delete(BlockReplica(b2, %r))
 print('present in child:', name in inventory.datasets)
-'''
+''' % (MIT, MIT, MIT, CERN, CERN)
 
 
 SAME = '''\
@@ -136,19 +157,21 @@ from dynamo.core.executable import inventory
 from dynamo.dataformat import Dataset
 count = 0
 for d in list(inventory.datasets.values()):
-    inventory.update(d.unlinked_clone())
-    for r in list(d.replicas):
-        inventory.update(r.unlinked_clone())
+    for obj in [d] + list(d.blocks) + list(d.replicas) + [br for r in d.replicas for br in r.block_replicas]:
+        inventory.update(obj.unlinked_clone())
         count += 1
-    for b in list(d.blocks):
-        inventory.update(b.unlinked_clone())
-    count += 1
 for s in list(inventory.sites.values()):
-    inventory.update(s.unlinked_clone())
+    for obj in [s] + list(s.partitions.values()):
+        inventory.update(obj.unlinked_clone())
+        count += 1
+for g in list(inventory.groups.values()):
+    if g is not None:
+        inventory.update(g.unlinked_clone())
+        count += 1
 d = inventory.datasets[%r]
 inventory.update(Dataset(d.name, status=d.status, data_type=d.data_type, software_version=d.software_version,
                          last_update=d.last_update, is_open=d.is_open))
-print('identical updates done:', count)
+print('identical updates done:', count + 1)
 ''' % MUON
 
 
@@ -172,17 +195,26 @@ def test_changes_apply_in_call_order_and_only_real_changes_count(dyn):
     assert d is not None and d['status'] == 'deprecated' and d['sites'] == [] and d['num_blocks'] == 0
     assert db_dataset(TTBAR) == ('deprecated', [])
     assert db_dataset(MUON) == ('valid', [CERN, MIT])
+    dyn.assert_ram_matches_database()
+
+    rec, out = dyn.finish(f'{script} replicas {MUON}', write=True, title='Order')
+    assert rec['state'] == 'done' and rec['num_changes'] == 5, (rec, out)
+    assert dyn.dataset(MUON)['sites'] == [CERN, MIT]
+    assert db_block_replicas(MUON) == {MIT: ('DataOps', ['b1a7c0de-0000-4000-8000-000000000001']),
+                                       CERN: ('DataOps', ['b1a7c0de-0000-4000-8000-000000000001'])}
+    dyn.assert_ram_matches_database()
 
     # only real changes are sent: identical values make no change set
     script = dyn.script('same.py', SAME)
     rec, out = dyn.finish(script)
-    assert rec['state'] == 'done' and 'identical updates done: 4' in out, out
+    assert rec['state'] == 'done' and 'identical updates done:' in out, out
+    assert int(out.split('identical updates done:')[1].split()[0]) > 10
     assert 'would apply' not in out
 
     dyn.grant(script, 'Same')
     before_cs, before_db, before_http = changeset_count(), db_datasets(), dyn.datasets()
     rec, out = dyn.finish(script, write=True, title='Same')
-    assert rec['state'] == 'done' and 'identical updates done: 4' in out, (rec, out)
+    assert rec['state'] == 'done' and 'identical updates done:' in out, (rec, out)
     assert rec['num_changes'] == 0 and rec['seq'] is None, rec
     assert application(rec['id']).num_changes == 0
     assert changeset_count() == before_cs
@@ -205,6 +237,11 @@ if mode == 'exit3':
     sys.exit(3)
 time.sleep(60)
 ''' % (MUON, ZEROBIAS, CERN)
+
+
+def iso(text):
+    from datetime import datetime
+    return datetime.fromisoformat(text)
 
 
 def poll_lines(r):
@@ -234,6 +271,17 @@ def test_failed_write_applications_apply_nothing_and_are_recorded(dyn):
     assert 'changed, now exit3' in dyn.output(exited)['output']
     assert application(exited).exit_code == 3
 
+    # a timeout (--timeout 0.0005 hours = 1.8 s) kills it; meanwhile the next write request waits
+    start = time.monotonic()
+    timing_out = subprocess.Popen(
+        [sys.executable, str(ROOT / 'manage.py'), 'dynamo', f'{script} sleep', '-W', '-t', 'Fail',
+         '--timeout', '0.0005'], cwd=str(ROOT), env=dict(os.environ, DYNAMO_DB_URL=database_url(), **dyn.env),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while dyn.last_id() == exited:   # submitted first
+        assert timing_out.poll() is None and time.monotonic() - start < 20, timing_out.communicate()
+        time.sleep(0.05)
+    timed_out = dyn.last_id()
+
     # --async prints the id, --poll shows the state, --kill stops it
     killed = dyn.submit_async(f'{script} sleep', '-W', '-t', 'Fail')
     deadline = time.monotonic() + 20
@@ -248,15 +296,14 @@ def test_failed_write_applications_apply_nothing_and_are_recorded(dyn):
     assert rec['state'] == 'killed' and LOGIN in rec['message'], rec
     assert 'changed, now sleep' in application(killed).output
 
-    start = time.monotonic()
-    r = dyn.run(f'{script} sleep', '-W', '-t', 'Fail', '--timeout', '0.0005')   # 1.8 s
-    assert time.monotonic() - start < 20
-    assert r.returncode != 0
-    assert 'changed, now sleep' in r.stdout
-    assert 'timed out' in r.stderr, r.stderr
-    timed_out = dyn.last_id()
+    stdout, stderr = timing_out.communicate(timeout=30)
+    assert time.monotonic() - start < 30
+    assert timing_out.returncode != 0
+    assert 'changed, now sleep' in stdout
+    assert f'application {timed_out} killed: timed out' in stderr, stderr
     rec = dyn.record(timed_out)
     assert rec['state'] == 'killed' and rec['message'] == 'timed out', rec
+    assert iso(rec['finished']) <= iso(dyn.record(killed)['started'])   # one write request at a time
     assert 'changed, now sleep' in dyn.output(timed_out)['output']
 
     assert dyn.datasets() == before_http
@@ -284,15 +331,15 @@ print('reader done')
 '''
 
 
-def test_readers_run_beside_a_writer_and_writers_queue(dyn):
-    from datetime import datetime
+def test_readers_run_beside_a_writer_and_writers_queue(make_dyn):
+    dyn = make_dyn(DYNAMO_MAX_READONLY_APPS='2')
     writer = dyn.script('writer.py', SLEEPER)
     reader = dyn.script('reader.py', READER)
     dyn.grant(writer, 'Sleeper')
 
-    w1 = dyn.start(f'{writer} deprecated 2.5', write=True, title='Sleeper')
+    w1 = dyn.start(f'{writer} deprecated 4', write=True, title='Sleeper')
     assert dyn.wait_state(w1, ('run', 'done', 'failed', 'killed', 'authfailed'))['state'] == 'run'
-    readers = [dyn.start(f'{reader} 0.8') for _ in range(3)]
+    readers = [dyn.start(f'{reader} 0.6') for _ in range(3)]
     w2 = dyn.start(f'{writer} invalid 0', write=True, title='Sleeper')
 
     for r in readers:
@@ -304,16 +351,18 @@ def test_readers_run_beside_a_writer_and_writers_queue(dyn):
 
     recs = {a: dyn.wait_state(a, timeout=20) for a in (w1, w2)}
     assert recs[w1]['state'] == 'done' and recs[w2]['state'] == 'done', recs
-    t = {a: {k: datetime.fromisoformat(dyn.record(a)[k]) for k in ('started', 'finished')}
+    t = {a: {k: iso(dyn.record(a)[k]) for k in ('started', 'finished')}
          for a in (w1, w2, *readers)}
     for r in readers:
         assert t[w1]['started'] < t[r]['started'] and t[r]['finished'] < t[w1]['finished']
-    for r in readers[1:]:   # readers ran in parallel with each other
-        assert t[r]['started'] < t[readers[0]]['finished']
+    r1, r2, r3 = readers
+    assert t[r2]['started'] < t[r1]['finished'] and t[r1]['started'] < t[r2]['finished']   # in parallel
+    assert t[r3]['started'] >= min(t[r1]['finished'], t[r2]['finished'])   # DYNAMO_MAX_READONLY_APPS=2
     assert t[w2]['started'] >= t[w1]['finished']
     assert recs[w1]['seq'] < recs[w2]['seq']
     assert dyn.dataset(MUON)['status'] == 'invalid'
     assert db_dataset(MUON)[0] == 'invalid'
+    dyn.assert_ram_matches_database()
 
 
 DIRECT_DB = '''\
@@ -330,19 +379,50 @@ print('wrote the database')
 '''
 
 
-def test_applications_cannot_write_the_database_directly(dyn):
+def test_applications_read_but_cannot_write_the_database(dyn):
     script = dyn.script('direct.py', DIRECT_DB)
     before_db, before_http = db_datasets(), dyn.datasets()
     for mode in ('orm', 'sql'):
-        rec, out = dyn.finish(f'{script} {mode}')
+        rec, out = dyn.finish(f'{script} {mode}', wait=6)
         assert 'datasets in db: 3' in out, out   # reading works
         assert rec['state'] == 'failed' and rec['exit_code'] == 1, (rec, out)
         assert 'wrote the database' not in out
     dyn.grant(script, 'Direct')
-    rec, out = dyn.finish(f'{script} orm', write=True, title='Direct')
+    rec, out = dyn.finish(f'{script} orm', write=True, title='Direct', wait=6)
     assert rec['state'] == 'failed' and 'wrote the database' not in out, (rec, out)
     assert db_datasets() == before_db
     assert dyn.datasets() == before_http
+
+    # reading the database works whatever else the server is doing (here: answering web requests)
+    reader = dyn.script('count.py', "from inventory.models import Dataset\nprint('count', Dataset.objects.count())\n")
+    stop = threading.Event()
+
+    def browse():
+        while not stop.is_set():
+            try:
+                dyn.server.get('/data/applications?limit=5')
+                dyn.server.get('/data/inventory/datasets')
+            except OSError:
+                pass
+    browsers = [threading.Thread(target=browse, daemon=True) for _ in range(3)]
+    for t in browsers:
+        t.start()
+    try:
+        for i in range(20):
+            app_id = dyn.start(reader)
+            deadline = time.monotonic() + 5
+            while not dyn.record(app_id)['finished']:
+                if time.monotonic() > deadline:
+                    out = dyn.output(app_id)['output']
+                    raise AssertionError(f'run {i + 1}: application {app_id} reading the database still runs after '
+                                         f'5 s (output {out!r})')
+                time.sleep(0.05)
+            rec = dyn.record(app_id)
+            assert rec['state'] == 'done' and dyn.output(app_id)['output'] == 'count 3\n', rec
+    finally:
+        stop.set()
+        for t in browsers:
+            t.join()
 
 
 ENVIRONMENT = '''\
@@ -353,13 +433,14 @@ print(json.dumps({'argv': sys.argv, 'name': __name__, 'read_only': read_only, 'a
 '''
 
 
-def test_script_environment_and_submitting_user(dyn):
+def test_script_environment_submitting_user_and_records(dyn):
     script = dyn.script('env.py', ENVIRONMENT)
     command = f"{script} one 'two words'"
-    r = dyn.run(command)
-    assert r.returncode == 0, r.stdout + r.stderr
-    first = json.loads(r.stdout.strip().splitlines()[-1])
-    rec = dyn.record(dyn.last_id())
+    r_first = dyn.run(command)
+    assert r_first.returncode == 0, r_first.stdout + r_first.stderr
+    first = json.loads(r_first.stdout.strip().splitlines()[-1])
+    first_id = dyn.last_id()
+    rec = dyn.record(first_id)
     assert rec['user'] == LOGIN and rec['args'] == "one 'two words'" and rec['script'] == str(script)
     rec, out = dyn.finish(command)
     second = json.loads(out.strip().splitlines()[-1])
@@ -374,41 +455,130 @@ def test_script_environment_and_submitting_user(dyn):
 
     # authorized for somebody else only: the submitting user (the client's login) is refused
     dyn.authorize(script, 'Env', 'someone-else')
-    r = dyn.run(script, '-W', '-t', 'Env')
-    assert r.returncode != 0
-    assert f'user "{LOGIN}" is not authorized to run title "Env"' in r.stderr, r.stderr
-    rec = dyn.record(dyn.last_id())
-    assert rec['state'] == 'authfailed' and rec['user'] == LOGIN
+    rec, out = dyn.finish(command, write=True, title='Env')
+    assert rec['state'] == 'authfailed' and rec['user'] == LOGIN, rec
+    assert f'user "{LOGIN}" is not authorized to run title "Env"' in rec['message'], rec
+    assert out == ''
 
     dyn.grant(script, 'Env', LOGIN)
-    rec, out = dyn.finish(command, write=True, title='Env')
-    assert rec['state'] == 'done' and rec['user'] == LOGIN, (rec, out)
-    seen = json.loads(out.strip().splitlines()[-1])
+    rec, out_written = dyn.finish(command, write=True, title='Env')
+    written = rec['id']
+    assert rec['state'] == 'done' and rec['user'] == LOGIN, (rec, out_written)
+    seen = json.loads(out_written.strip().splitlines()[-1])
     assert (seen['read_only'], seen['authorized']) == (False, True)
     assert seen['name'] == '__main__' and seen['argv'][1:] == ['one', 'two words']
     assert seen['cwd'] not in (first['cwd'], second['cwd'])
 
+    # exec_auth --revoke for the login refuses its write requests again
+    r = dyn.manage('exec_auth', '--revoke', '--title', 'Env', '--user', LOGIN)
+    assert r.returncode == 0 and 'Revoked 1' in r.stdout, r.stdout + r.stderr
+    rec, out = dyn.finish(command, write=True, title='Env')
+    assert rec['state'] == 'authfailed' and f'user "{LOGIN}" is not authorized' in rec['message'], rec
+
+    # /data/applications?id=N is that application alone; /data/applications/output?id=N its output
+    for app_id, text in ((first_id, r_first.stdout), (written, out_written)):
+        status, body = dyn.server.get(f'/data/applications?id={app_id}')
+        assert status == 200 and [a['id'] for a in body['data']] == [app_id], body
+        assert body['data'][0]['state'] == 'done' and body['data'][0]['exit_code'] == 0, body
+        status, body = dyn.server.get(f'/data/applications/output?id={app_id}')
+        assert status == 200 and body['data']['output'] == text, body
+    status, body = dyn.server.get('/data/applications?id=999999')
+    assert status == 404 and 'no application 999999' in body['message'], body
+
+
+def test_many_attached_clients_do_not_block_the_socket(make_dyn):
+    """Clients attached to their (queued or running) applications must not stop other clients:
+    `dynamo --poll` and `--kill` still answer with 70 synchronous runs waiting."""
+    import base64
+
+    from execution.appserver import send_msg
+    from execution.client import Client
+    dyn = make_dyn(DYNAMO_MAX_READONLY_APPS='2')
+    script = dyn.script('wait.py', READER)
+    body = base64.b64encode(script.read_bytes()).decode()
+    attached, hung = [], False
+    try:
+        for _ in range(70):   # what 70 `manage.py dynamo 'wait.py 60'` do: submit, then wait for output
+            c = Client(dyn.socket)
+            attached.append(c)
+            send_msg(c.sock, {'cmd': 'submit', 'script': body, 'script_path': str(script), 'args': '60',
+                              'title': 'Wait', 'write': False, 'async': False, 'timeout': None})
+        first = attached[0].reader.recv()['id']
+        try:
+            r = dyn.manage('dynamo', '--poll', str(first), timeout=8)
+        except subprocess.TimeoutExpired:
+            hung = True
+            raise AssertionError('`dynamo --poll` got no answer while 70 clients were attached') from None
+        assert r.returncode == 0 and poll_lines(r)['state'] in ('new', 'run'), r.stdout + r.stderr
+        r = dyn.manage('dynamo', '--kill', str(first), timeout=8)
+        assert r.returncode == 0 and f'application {first}: killed' in r.stdout, r.stdout + r.stderr
+    finally:
+        for c in attached:
+            c.sock.close()
+        if hung:   # a server that cannot answer cannot stop cleanly either: end it and its children
+            from execution.models import Application
+            for pid in Application.objects.filter(state='run').values_list('pid', flat=True):
+                try:
+                    os.killpg(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            dyn.server.proc.kill()
+
+
+def attach(dyn, command, *options):
+    """`manage.py dynamo COMMAND OPTIONS` left running (its client attached); returns (Popen, app id)."""
+    before = dyn.last_id()
+    client = subprocess.Popen(
+        [sys.executable, str(ROOT / 'manage.py'), 'dynamo', str(command), *options], cwd=str(ROOT),
+        env=dict(os.environ, DYNAMO_DB_URL=database_url(), **dyn.env),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 20
+    while dyn.last_id() == before:
+        assert client.poll() is None and time.monotonic() < deadline, client.communicate()
+        time.sleep(0.05)
+    return client, dyn.last_id()
+
 
 def test_server_shutdown_kills_running_application(dyn):
     script = dyn.script('long.py', SLEEPER)
+    reader = dyn.script('reader.py', READER)
     dyn.grant(script, 'Long')
     before_db = db_datasets()
-    app_id = dyn.start(f'{script} invalid 120', write=True, title='Long')
-    dyn.wait_state(app_id, ('run',))
-    pid = application(app_id).pid
-    assert pid and alive(pid)
+    running = dyn.start(f'{script} invalid 120', write=True, title='Long')
+    dyn.wait_state(running, ('run',))
+    reader_client, reader_id = attach(dyn, f'{reader} 120')             # read-only, client attached
+    queued_client, queued = attach(dyn, f'{script} deprecated 1', '-W', '-t', 'Long')   # waits for the writer
+    dyn.wait_state(reader_id, ('run',))
+    assert dyn.record(queued)['state'] == 'new'
+    pids = [application(a).pid for a in (running, reader_id)]
+    assert all(pids) and all(alive(pid) for pid in pids)
 
-    start = time.monotonic()
-    code = dyn.server.stop()   # SIGTERM
-    assert time.monotonic() - start < 14, dyn.server.log()
-    assert code == 0, dyn.server.log()
-    app = application(app_id)
-    assert app.state == 'killed', (app.state, app.message)
-    assert app.finished is not None
+    dyn.server.proc.send_signal(signal.SIGTERM)
+    try:
+        code = dyn.server.proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        dyn.server.proc.kill()
+        dyn.server.proc.wait()
+        raise AssertionError(f'the server did not stop within 10 s of SIGTERM:\n{dyn.server.log()[-2000:]}')
+    assert code == 0, f'server exit code {code}:\n{dyn.server.log()[-3000:]}'
+    for a in (running, reader_id):
+        app = application(a)
+        assert app.state == 'killed', (app.state, app.message)
+        assert app.finished is not None and 'server' in app.message, app.message
+    assert application(queued).started is None   # never ran
     deadline = time.monotonic() + 5
-    while alive(pid):
-        assert time.monotonic() < deadline, f'application process {pid} survived the server'
-        time.sleep(0.05)
+    for pid in pids:
+        while alive(pid):
+            assert time.monotonic() < deadline, f'application process {pid} survived the server'
+            time.sleep(0.05)
+    # attached clients do not hang: they end with an error
+    for app_id, client in ((reader_id, reader_client), (queued, queued_client)):
+        try:
+            _, stderr = client.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            client.kill()
+            raise AssertionError(f'the client of application {app_id} still waits after the server stopped')
+        assert client.returncode != 0, stderr
     assert db_datasets() == before_db
 
 

@@ -1,6 +1,7 @@
 """End to end: `runserver_dynamo` as a real process on the test database, `dynamo_inject` as a real
 command, answers read over HTTP from /data/inventory/*."""
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -12,7 +13,7 @@ import urllib.request
 import pytest
 
 from execution.models import Server
-from inventory.objects import BlockReplica, DatasetReplica, Dataset, Block
+from inventory.objects import Block, BlockReplica, Dataset, DatasetReplica
 from tests.conftest import ROOT, free_port, manage
 from tests.support import apply, inject, load_image
 
@@ -161,18 +162,13 @@ def test_sigterm_stops_the_server_with_exit_code_0(start_server):
 def test_unreachable_database_makes_the_server_exit_with_a_one_line_error():
     result = subprocess.run(
         [sys.executable, str(ROOT / 'manage.py'), 'runserver_dynamo', '--bind', f'127.0.0.1:{free_port()}'],
-        env={**_environ(), 'DYNAMO_DB_URL': 'mysql://root@127.0.0.1:1/nope'},
+        env={**os.environ, 'DYNAMO_DB_URL': 'mysql://root@127.0.0.1:1/nope'},
         capture_output=True, text=True, timeout=60, cwd=str(ROOT))
     assert result.returncode != 0
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, result.stderr
     assert 'Traceback' not in result.stderr
     assert 'database' in lines[0] and '127.0.0.1:1' in lines[0]
-
-
-def _environ():
-    import os
-    return dict(os.environ)
 
 
 def test_admin_login_page_answers_200(start_server):

@@ -9,7 +9,7 @@ from inventory import store
 from inventory.injection import DocumentError, parse_document
 from inventory.objects import ObjectError
 from tests.conftest import manage
-from tests.support import DEMO, demo_doc, demo_text, image, inject, load_image, row_counts, table_dump
+from tests.support import DEMO, demo_doc, image, inject, load_image, row_counts, table_dump
 
 MU = '/SingleMuon/Run2026A-PromptReco-v1/MINIAOD'
 ZB = '/ZeroBias/Run2026A-PromptReco-v1/AOD'
@@ -154,6 +154,24 @@ class TestPythonApi:
         assert sorted(f.lfn for f in at_cern.files()) == [MU_FILE_1, MU_FILE_2]
         assert image(reloaded) == image(inv)
 
+    def test_file_naming_a_site_creates_the_replica_there_with_the_documents_group(self):
+        inv = load_image()
+        inject(inv, demo_doc())
+        applied = inject(inv, {
+            'dataset': [{'name': ZB, 'blocks': [{'name': 'zb-new', 'files': [
+                {'name': '/store/zb/new.root', 'size': 3, 'site': MIT}]}]}],
+            'datasetreplica': [{'dataset': ZB, 'site': MIT, 'group': 'AnalysisOps', 'blockreplicas': []}]})
+        assert (applied.result['datasetreplicas'], applied.result['blockreplicas']) == (1, 2)
+        reloaded = load_image()
+        at_mit = reloaded.sites[MIT].find_dataset_replica(ZB)
+        assert at_mit.group.name == 'AnalysisOps'
+        (br,) = at_mit.block_replicas
+        assert (br.block.name, br.group.name, br.size) == ('zb-new', 'AnalysisOps', 3) and br.is_complete()
+        # the growing replica at CERN subscribes to the new block: an empty block replica
+        at_cern = reloaded.sites[CERN].find_dataset_replica(ZB).find_block_replica('zb-new')
+        assert at_cern.size == 0 and not at_cern.is_complete()
+        assert image(reloaded) == image(inv)
+
     def test_block_replica_listing_a_file_of_another_block_is_refused(self):
         inv = load_image()
         inject(inv, demo_doc())
@@ -193,6 +211,22 @@ class TestPythonApi:
         reloaded = load_image()
         assert reloaded.sites[MIT].find_dataset_replica(TT) is None
         assert reloaded.datasets[TT].replicas == []
+
+    @pytest.mark.parametrize('doc, fragments', [
+        ({'datasetreplica': [{'dataset': MU, 'site': MIT, 'blockreplicas': B1}]}, ['blockreplicas', 'list']),
+        ({'dataset': [{'name': MU, 'blocks': B1}]}, ['blocks', 'list']),
+        ({'dataset': [{'name': MU, 'blocks': [{'name': B1, 'files': MU_FILE_1}]}]}, ['files', 'list']),
+        ({'datasetreplica': [{'dataset': MU, 'site': MIT, 'blockreplicas': [B1]}]}, ['block replica 0', 'object']),
+    ], ids=['blockreplicas-not-a-list', 'blocks-not-a-list', 'files-not-a-list', 'blockreplica-not-an-object'])
+    def test_malformed_deletion_document_is_refused_naming_the_item(self, doc, fragments):
+        inv = load_image()
+        inject(inv, demo_doc())
+        before = db_state()
+        with pytest.raises(DocumentError) as info:
+            inject(inv, doc, delete=True)
+        for fragment in fragments:
+            assert fragment in str(info.value)
+        assert db_state() == before
 
     def test_delete_of_a_file_shrinks_the_incomplete_replica_holding_it(self):
         inv = load_image()

@@ -32,6 +32,7 @@ def structure(inv):
                                {id(dr): None if m is None else sorted(id(b) for b in m) for dr, m in sp.replicas.items()})
              for p, sp in s.partitions.items()},
             {dn: (id(dr), id(dr.dataset), id(dr.group), dr.growing,
+                  dr.size(), dr.size(physical=False), dr.last_block_created(),
                   [(id(b), id(b.block), id(b.group), b.values()) for b in dr.block_replicas])
              for dn, dr in s._dataset_replicas.items()})
         for n, s in inv.sites.items()}
@@ -166,6 +167,11 @@ def test_updating_block_size_changes_size_of_complete_replicas(make_inventory):
     br = inv.sites['T2_A'].find_block_replica('/A/B/RAW#b1')
     assert br.size == 400 and br.is_complete()
     assert usage(inv, 'T2_A') == 450
+    replica = inv.sites['T2_A'].find_dataset_replica(RAW)
+    assert replica.size() == replica.size(physical=False) == 450
+    aod = inv.sites['T1_B'].find_dataset_replica(AOD)
+    inv.update(Block('c1', AOD, size=90, num_files=9))
+    assert (aod.size(), aod.size(physical=False)) == (30, 90), 'an incomplete replica keeps its own size'
 
 
 @pytest.mark.parametrize('obj, message', [
@@ -526,7 +532,7 @@ operation = st.one_of(
               st.sampled_from(GROUPS)),
     st.tuples(st.just('blockreplica'), st.sampled_from(DATASETS), st.sampled_from(BLOCK_NAMES),
               st.sampled_from(SITES), st.sampled_from(GROUPS), st.booleans(),
-              st.sampled_from([(-1, None), (0, None), (10, (1,)), (20, (1, 2))])),
+              st.sampled_from([(-1, None), (0, None), (10, (1,)), (20, (1, 2))]), st.integers(0, 3)),
     st.tuples(st.just('quota'), st.sampled_from(SITES), st.integers(-1, 500)),
     st.tuples(st.just('delete'), st.sampled_from(['dataset', 'block', 'site', 'group', 'datasetreplica',
                                                   'blockreplica']),
@@ -550,7 +556,7 @@ def _apply(inv, op):
             inv.update(DatasetReplica(op[1], op[2], op[3], op[4]))
         elif kind == 'blockreplica':
             size, file_ids = op[6]
-            inv.update(BlockReplica(f'{op[1]}#{op[2]}', op[3], op[4], op[5], size, 0, file_ids))
+            inv.update(BlockReplica(f'{op[1]}#{op[2]}', op[3], op[4], op[5], size, op[7], file_ids))
         elif kind == 'quota':
             inv.update(SitePartition(op[1], 'Default', op[2]))
         else:
@@ -585,3 +591,18 @@ def test_partition_membership_stays_consistent_with_conditions(make_inventory, c
     for op in changes:
         _apply(inv, op)
     assert membership(inv) == recomputed_membership(inv)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# (make_inventory is a factory: every example builds its own inventory)
+@given(changes=st.lists(operation, max_size=40))
+def test_dataset_replica_sizes_always_equal_the_sum_over_block_replicas(make_inventory, changes):
+    inv = make_inventory()
+    for op in changes:
+        _apply(inv, op)
+    for site in inv.sites.values():
+        for replica in site.dataset_replicas():
+            brs = replica.block_replicas
+            assert replica.size() == sum(br.size for br in brs)
+            assert replica.size(physical=False) == sum(br.block.size for br in brs)
+            assert replica.last_block_created() == max((br.last_update for br in brs), default=0)

@@ -76,7 +76,10 @@ class Client:
             conn.close()
         reply.content_type = reply.headers.get('content-type', '')
         if reply.content_type.startswith('application/json'):
-            reply.json = json.loads(reply.text)
+            try:
+                reply.json = json.loads(reply.text)
+            except ValueError:
+                reply.json = None   # labelled JSON but not JSON: the assertions on .json say so
         return reply
 
     def get(self, path, **kw):
@@ -219,6 +222,21 @@ class DataClassDefinedInMyMod(WebModule):
 
 export_web = {'myweb': WebClassDefinedInMyMod}
 export_data = {'mydata': DataClassDefinedInMyMod}
+'''
+
+# The original Dynamo's modules list the bases as (WebModule, HTMLMixin).
+OLDSTYLE = '''\
+from dynamo.web.modules._base import HTMLMixin, WebModule
+
+
+class OldStylePage(WebModule, HTMLMixin):
+    title = 'Old style'
+
+    def run(self, caller, request, inventory):
+        return self.page(body='<p id="old">old style page</p>', caller=caller)
+
+
+export_web = {'page': OldStylePage}
 '''
 
 MYPKG_INIT = '''\

@@ -5,8 +5,8 @@ import re
 
 import pytest
 
-from tests.webmodules.helpers import (BROKEN, CERN, DEMO_DATASETS, ERRORS, MIT, MYMOD, MYPKG_ABC, MYPKG_INIT,
-                                      MUON)
+from tests.webmodules.helpers import (BROKEN, CERN, DEMO_DATASETS, ERRORS, MIT, MUON, MYMOD, MYPKG_ABC,
+                                      MYPKG_INIT, OLDSTYLE)
 
 pytestmark = pytest.mark.e2e
 
@@ -21,7 +21,7 @@ CONFIG_ENV = {'DYN_WEBTEST_WHO': 'operators', 'DYN_WEBTEST_WHERE': 'the RAM imag
 @pytest.fixture
 def web(make_web):
     return make_web(modules={'mymod.py': MYMOD, 'mypkg/__init__.py': MYPKG_INIT, 'mypkg/abc.py': MYPKG_ABC,
-                             'errors.py': ERRORS, 'broken.py': BROKEN},
+                             'errors.py': ERRORS, 'broken.py': BROKEN, 'oldstyle.py': OLDSTYLE},
                     config=CONFIG, env=CONFIG_ENV)
 
 
@@ -57,6 +57,14 @@ def test_seed_package_exports_from_init_and_its_helper_is_not_a_module(web):
         assert reply.status == 404, (path, reply)
         assert reply.json['result'] == 'Not Found', (path, reply)
     assert web.client.get('/web/abc/page').status == 404
+
+
+def test_an_html_page_is_served_as_html_whatever_the_order_of_the_bases(web):
+    # modules ported from the original Dynamo declare `class Page(WebModule, HTMLMixin)`
+    page = web.client.get('/web/oldstyle/page', headers={'Accept': 'text/html'})
+    assert page.status == 200, page
+    assert '<p id="old">old style page</p>' in page.text
+    assert page.content_type.startswith('text/html'), page
 
 
 def test_modules_see_the_configuration_with_environment_expansion(web):

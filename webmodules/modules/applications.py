@@ -68,11 +68,15 @@ class Output(WebModule):
 
 
 class Kill(WebModule):
-    """Stop application `id` (its owner, or an operator/admin on target application)."""
+    """Stop application `id` (POST, JSON body or query; its owner, or an operator/admin on target
+    application)."""
     must_authenticate = True
+    changes_state = True
 
     def run(self, caller, request, inventory):
         from execution.appserver import kill_application
+        if isinstance(self.input_data, dict) and 'id' in self.input_data:
+            request = dict(request, id=str(self.input_data['id']))
         app = _app(request)
         if app.user.username != caller.name and not (caller.has_role('admin', 'application')
                                                       or caller.has_role('operator', 'application')):
@@ -90,10 +94,11 @@ class Kill(WebModule):
 
 class Submit(WebModule):
     """Submit a script to run on this server (asynchronously; poll it with /data/applications/poll).
-    JSON body or form: `script` (the text), `args`, `title`, `write` (y/n: a write request, which
-    must be authorized with exec_auth for the caller), `timeout` (hours). Role operator or admin
-    on target application."""
+    POST with a JSON body: `script` (the text), `args`, `title`, `write` (true/false: a write
+    request, which must be authorized with exec_auth for the caller), `timeout` (hours). Role
+    operator or admin on target application."""
     require_roles = (('operator', 'application'), ('admin', 'application'))
+    changes_state = True
 
     def run(self, caller, request, inventory):
         params = dict(request)

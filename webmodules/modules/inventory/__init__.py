@@ -4,7 +4,7 @@
 Sizes and quotas are in bytes, times in UNIX seconds.
 """
 from inventory import injection, selectors
-from webmodules.base import IllFormedRequest, InvalidRequest, MissingParameter, WebModule, yesno
+from webmodules.base import IllFormedRequest, MissingParameter, WebModule, yesno
 
 from .pages import SiteUsagePage, DatasetSearchPage, ReplicaTablePage
 
@@ -81,14 +81,8 @@ class Stats(WebModule):
 
 
 def _document(module):
-    """The injection document: the JSON body, or a `data` form field holding it."""
+    """The injection document: the JSON body of the POST request."""
     doc = module.input_data
-    if doc is None and isinstance(module._request.get('data'), str):
-        try:
-            import json
-            doc = json.loads(module._request['data'])
-        except ValueError as exc:
-            raise InvalidRequest(f'the data parameter is not valid JSON: {exc}') from None
     if doc is None:
         raise MissingParameter('JSON body (the injection document)', module.__class__.__name__)
     return injection.check_document(doc)
@@ -102,7 +96,6 @@ class Inject(WebModule):
     write_enabled = True
 
     def run(self, caller, request, inventory):
-        self._request = request
         doc = _document(self)
         created = injection.inject(inventory, doc)
         self.message = 'Data injected' if any(created.values()) else 'Nothing new to inject'
@@ -114,7 +107,6 @@ class Delete(Inject):
     Needs role admin on target inventory. Returns the counts deleted."""
 
     def run(self, caller, request, inventory):
-        self._request = request
         doc = _document(self)
         deleted = injection.invalidate(inventory, doc)
         self.message = 'Data deleted' if any(deleted.values()) else 'Nothing deleted'
