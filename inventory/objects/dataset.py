@@ -74,11 +74,13 @@ class Dataset:
         return self._name
 
     def values(self):
-        return (self.status, self.data_type, self.software_version, self.last_update, self.is_open)
+        return (DatasetStatus.parse(self.status), DataType.parse(self.data_type), self.software_version,
+                self.last_update, self.is_open)
 
     def copy_from(self, other):
-        self.status = other.status
-        self.data_type = other.data_type
+        # enumerations may have been set as names or numbers on a clone
+        self.status = DatasetStatus.parse(other.status)
+        self.data_type = DataType.parse(other.data_type)
         self.software_version = other.software_version
         self.last_update = other.last_update
         self.is_open = other.is_open

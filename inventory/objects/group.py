@@ -18,10 +18,10 @@ class Group:
         return self._name
 
     def values(self):
-        return (self.olevel,)
+        return (OwnershipLevel.parse(self.olevel),)
 
     def copy_from(self, other):
-        self.olevel = other.olevel
+        self.olevel = OwnershipLevel.parse(other.olevel)
 
     def clone(self):
         return Group(self._name, self.olevel, self.id)

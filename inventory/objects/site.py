@@ -78,13 +78,14 @@ class Site:
     def values(self):
         mapping = tuple(sorted((p, tuple(tuple(tuple(s) for s in c) for c in chains))
                                for p, chains in self.filename_mapping.items()))
-        return (self.host, self.storage_type, self.backend, self.status, mapping, self.x509proxy)
+        return (self.host, StorageType.parse(self.storage_type), self.backend, SiteStatus.parse(self.status),
+                mapping, self.x509proxy)
 
     def copy_from(self, other):
         self.host = other.host
-        self.storage_type = other.storage_type
+        self.storage_type = StorageType.parse(other.storage_type)
         self.backend = other.backend
-        self.status = other.status
+        self.status = SiteStatus.parse(other.status)
         self.filename_mapping = dict(other.filename_mapping)
         self.x509proxy = other.x509proxy
 

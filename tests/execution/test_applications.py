@@ -408,7 +408,7 @@ def test_applications_read_but_cannot_write_the_database(dyn):
     for t in browsers:
         t.start()
     try:
-        for i in range(20):
+        for i in range(30):
             app_id = dyn.start(reader)
             deadline = time.monotonic() + 5
             while not dyn.record(app_id)['finished']:
