@@ -199,6 +199,12 @@ class Scheduler:
         except (ObjectError, ValueError, OSError) as exc:
             log.warning('application %d: changes refused: %s', run.app_id, exc)
             return AppState.FAILED, f'changes not applied: {exc}', None, 0
+        except inventory_services.ImageLost:
+            self._finish(run.app_id, AppState.FAILED, 0, 'changes not applied: the server had to reload its image')
+            raise
+        except Exception as exc:   # e.g. the database refused or timed out: nothing was applied
+            log.exception('application %d: changes could not be applied', run.app_id)
+            return AppState.FAILED, f'changes not applied: {type(exc).__name__}: {exc}', None, 0
         if not applied.num_changes:
             return AppState.DONE, 'exit code 0; nothing to change', None, 0
         return (AppState.DONE, f'exit code 0; {applied.num_changes} changes applied as change set {applied.seq}',

@@ -1,11 +1,10 @@
 """Helpers for the application tests: one real server per test with its own socket and work areas,
 the `manage.py dynamo` client, and the /data/applications records."""
 import json
-import os
 import textwrap
 import time
 
-from tests.conftest import ROOT, manage
+from tests.conftest import manage
 
 FINAL = ('done', 'failed', 'killed', 'notfound', 'authfailed')
 
@@ -150,6 +149,3 @@ def alive(pid):
     except FileNotFoundError:
         return False
 
-
-__all__ = ['Dyn', 'ROOT', 'FINAL', 'MUON', 'ZEROBIAS', 'TTBAR', 'MIT', 'CERN', 'db_dataset', 'db_datasets',
-           'alive', 'os']

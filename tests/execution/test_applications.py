@@ -488,7 +488,7 @@ def test_script_environment_submitting_user_and_records(dyn):
 
 def test_many_attached_clients_do_not_block_the_socket(make_dyn):
     """Clients attached to their (queued or running) applications must not stop other clients:
-    `dynamo --poll` and `--kill` still answer with 70 synchronous runs waiting."""
+    polls and kills are still answered with 70 synchronous runs waiting."""
     import base64
 
     from execution.appserver import send_msg
@@ -504,14 +504,19 @@ def test_many_attached_clients_do_not_block_the_socket(make_dyn):
             send_msg(c.sock, {'cmd': 'submit', 'script': body, 'script_path': str(script), 'args': '60',
                               'title': 'Wait', 'write': False, 'async': False, 'timeout': None})
         first = attached[0].reader.recv()['id']
-        try:
-            r = dyn.manage('dynamo', '--poll', str(first), timeout=8)
-        except subprocess.TimeoutExpired:
-            hung = True
-            raise AssertionError('`dynamo --poll` got no answer while 70 clients were attached') from None
-        assert r.returncode == 0 and poll_lines(r)['state'] in ('new', 'run'), r.stdout + r.stderr
-        r = dyn.manage('dynamo', '--kill', str(first), timeout=8)
-        assert r.returncode == 0 and f'application {first}: killed' in r.stdout, r.stdout + r.stderr
+        for request, check in (({'cmd': 'poll', 'id': first}, lambda reply: reply['app']['state'] in ('new', 'run')),
+                               ({'cmd': 'kill', 'id': first}, lambda reply: reply['result'] == 'killed')):
+            other = Client(dyn.socket)   # what `dynamo --poll ID` and `dynamo --kill ID` send
+            other.sock.settimeout(8)
+            try:
+                reply = other.request(request)
+            except TimeoutError:
+                hung = True
+                raise AssertionError(f'no answer to {request} while 70 clients were attached') from None
+            finally:
+                other.sock.close()
+            assert check(reply), reply
+        assert dyn.wait_state(first)['state'] == 'killed'
     finally:
         for c in attached:
             c.sock.close()
