@@ -291,17 +291,28 @@ def bench_apply(inv, args):
     build_s = time.perf_counter() - t0
 
     timings = {}
+    stack = []
+
     def timed(name, fn):
+        """Wrap fn to add its exclusive time (nested timed calls subtracted) to timings[name]."""
         def wrapper(*a, **kw):
+            stack.append([0.0])
             start = time.perf_counter()
             try:
                 return fn(*a, **kw)
             finally:
-                timings[name] = timings.get(name, 0.0) + time.perf_counter() - start
+                spent = time.perf_counter() - start
+                children = stack.pop()[0]
+                timings[name] = timings.get(name, 0.0) + spent - children
+                if stack:
+                    stack[-1][0] += spent
         return wrapper
 
-    # time the database writes: store.persist, and the change-set log (whatever shape it has)
+    # time the phases: decoding, RAM, store.persist and the change-set log (whatever shape it has)
     patches = [(store, 'persist', 'persist')]
+    for fn, label in (('decode_operations', 'decode'), ('apply_operations', 'ram')):
+        if hasattr(services, fn):
+            patches.append((services, fn, label))
     if hasattr(services, '_record'):
         patches.append((services, '_record', 'log'))
     writer_cls = getattr(services, '_ChangeSetWriter', None)
@@ -310,24 +321,42 @@ def bench_apply(inv, args):
     saved = [(owner, name, getattr(owner, name)) for owner, name, _ in patches]
     for owner, name, label in patches:
         setattr(owner, name, timed(label, getattr(owner, name)))
+    gc_time = {'start': 0.0, 'total': 0.0, 'full': 0}
+
+    def gc_callback(phase, info):       # time spent in the cyclic garbage collector
+        if phase == 'start':
+            gc_time['start'] = time.perf_counter()
+        else:
+            gc_time['total'] += time.perf_counter() - gc_time['start']
+            gc_time['full'] += info.get('generation') == 2
+
+    gc.callbacks.append(gc_callback)
     results = []
     try:
         runs = [('apply', forward)] + ([] if args.no_revert else [('revert', backward)])
         for name, ops in runs:
             timings.clear()
             gc.collect()
+            gc_time.update(total=0.0, full=0)
             with Profiler(args.profile if name == 'apply' else None, 'apply', args.preset):
                 start = time.perf_counter()
                 applied = services.apply_changeset(inventory=inv, origin=f'bench:{name}', operations=ops)
                 elapsed = time.perf_counter() - start
             persist = timings.get('persist', 0.0)
             record = timings.get('log', 0.0)
+            decode = timings.get('decode', 0.0)
+            ram = timings.get('ram', 0.0)
+            rest = elapsed - persist - record - decode - ram
             results.append(dict(run=name, seconds=round(elapsed, 2), changes=applied.num_changes,
-                                seq=applied.seq, persist_s=round(persist, 2), record_s=round(record, 2),
-                                ram_and_commit_s=round(elapsed - persist - record, 2)))
-            print(f'    {name}: {elapsed:.2f} s ({applied.num_changes} changes; persist {persist:.2f} s, '
-                  f'log {record:.2f} s, RAM+commit {elapsed - persist - record:.2f} s)', flush=True)
+                                seq=applied.seq, decode_s=round(decode, 2), ram_s=round(ram, 2),
+                                persist_s=round(persist, 2), record_s=round(record, 2),
+                                other_s=round(rest, 2), gc_s=round(gc_time['total'], 2),
+                                full_gc=gc_time['full']))
+            print(f'    {name}: {elapsed:.2f} s ({applied.num_changes} changes; decode {decode:.2f} s, RAM {ram:.2f} s, '
+                  f'persist {persist:.2f} s, log {record:.2f} s, lock+commit+rest {rest:.2f} s; '
+                  f'of all this, cyclic GC {gc_time["total"]:.2f} s in {gc_time["full"]} full collections)', flush=True)
     finally:
+        gc.callbacks.remove(gc_callback)
         for owner, name, fn in saved:
             setattr(owner, name, fn)
     return dict(apply_build_ops_s=round(build_s, 2), apply_runs=results,
@@ -419,12 +448,13 @@ def main(argv=None):
     ]
     if not args.skip_apply:
         a = result['apply_runs'][0]
+        def parts(r):
+            return (f'decode {r["decode_s"]} s, RAM {r["ram_s"]} s, persist {r["persist_s"]} s, '
+                    f'log {r["record_s"]} s, other {r["other_s"]} s (GC {r["gc_s"]} s)')
         rows.append((f'(d) change set ({a["changes"]:,})', f'{a["seconds"]:.2f} s',
-                     f'target <= {TARGETS["apply_100k_s"]} s; persist {a["persist_s"]} s, log {a["record_s"]} s, '
-                     f'RAM+commit {a["ram_and_commit_s"]} s; building ops {result["apply_build_ops_s"]} s'))
+                     f'target <= {TARGETS["apply_100k_s"]} s; {parts(a)}'))
         for r in result['apply_runs'][1:]:
-            rows.append((f'(d) {r["run"]}', f'{r["seconds"]:.2f} s',
-                         f'persist {r["persist_s"]} s, log {r["record_s"]} s, RAM+commit {r["ram_and_commit_s"]} s'))
+            rows.append((f'(d) {r["run"]}', f'{r["seconds"]:.2f} s', parts(r)))
     print()
     width = max(len(r[0]) for r in rows)
     vwidth = max(len(r[1]) for r in rows)

@@ -74,7 +74,7 @@ def database_from_url(url, var_dir):
         if not path.startswith('/'):
             path = os.path.abspath(path)
         return {
-            'ENGINE': 'django.db.backends.sqlite3',
+            'ENGINE': 'dynamo_site.sqlite_backend',   # Django's, made safe for a forking server
             'NAME': path,
             # rollback journal, not WAL: applications open the file read-only (mode=ro), which
             # SQLite cannot do reliably for a WAL database another process writes

@@ -76,7 +76,11 @@ def fork_application(*, inventory, work_dir, args, write, readonly_db, memory_li
     if interactive_fds is None:
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
-    pid = os.fork()
+    from dynamo_site.forkgate import GATE
+    with GATE.exclusive():   # no thread of the server is inside the database library now
+        pid = os.fork()
+        if pid == 0:
+            GATE.reset_in_child()
     if pid:
         if interactive_fds is None:
             os.close(out_w)
@@ -106,8 +110,15 @@ def fork_application(*, inventory, work_dir, args, write, readonly_db, memory_li
             os._exit(code)
 
 
+# the server's own settings an application has no business seeing
+_PRIVATE_ENV = ('DYNAMO_DB_URL', 'DYNAMO_DB_READONLY_URL', 'DYNAMO_SECRET_KEY', 'DYNAMO_MASTER_CONF',
+                'DYNAMO_ADMIN_PASSWORD', 'DYNAMO_WEB_SSL_KEY')
+
+
 def _setup_process(stdin_fd, stdout_fd, stderr_fd, memory_limit_mb):
     os.setsid()
+    for name in _PRIVATE_ENV:
+        os.environ.pop(name, None)
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
         signal.signal(sig, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)

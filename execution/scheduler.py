@@ -112,7 +112,10 @@ class Scheduler:
                                     lambda stream, text, app_id=app.id: self.hub.publish(app_id, stream, text))
             run.relay.start()
         self.running[pid] = run
-        Application.objects.filter(id=app.id).update(state=AppState.RUN, pid=pid, started=timezone.now())
+        if not Application.objects.filter(id=app.id, state=AppState.ASSIGNED).update(
+                state=AppState.RUN, pid=pid, started=timezone.now()):
+            self.kill(run, 'killed on request')   # killed between assignment and start
+            Application.objects.filter(id=app.id).update(pid=pid, started=timezone.now())
         self.hub.publish(app.id, 'state', AppState.RUN)
         log.info('application %d started (pid %d, %s, %s)', app.id, pid,
                  'write' if app.write_request else 'read-only', app.title)
