@@ -65,6 +65,7 @@ def main():
     ap.add_argument('--changes', type=int, default=10000)
     ap.add_argument('--connections', type=int, default=32)
     ap.add_argument('--port', type=int, default=8192)
+    ap.add_argument('--no-write', action='store_true', help='baseline: no write application')
     o = ap.parse_args()
     server = BenchServer(o.db_url, o.port)
     print(f'server online after {server.start():.1f} s', flush=True)
@@ -76,10 +77,12 @@ def main():
         done = []
         writer = threading.Thread(target=lambda: (time.sleep(3), run_write(server.socket, o.changes, 1, 'bench-web', done),
                                                   run_write(server.socket, o.changes, -1, 'bench-web', done)))
-        writer.start()
+        if not o.no_write:
+            writer.start()
         wrk = subprocess.run(['wrk', '-t2', f'-c{o.connections}', f'-d{o.duration}s', '--latency', url],
                              capture_output=True, text=True)
-        writer.join()
+        if not o.no_write:
+            writer.join()
         print(wrk.stdout)
         rps = re.search(r'Requests/sec:\s+([\d.]+)', wrk.stdout)
         p99 = re.search(r'99%\s+([\d.]+)(\w+)', wrk.stdout)

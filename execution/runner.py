@@ -24,6 +24,7 @@ import dynamo.dataformat  # noqa: F401
 CHANGES_FILE = 'changes.jsonl'
 OUTPUT_FILE = 'output.log'
 SCRIPT_FILE = 'exec.py'
+APP_NICENESS = 10
 
 
 class ChangeWriter:
@@ -117,6 +118,7 @@ _PRIVATE_ENV = ('DYNAMO_DB_URL', 'DYNAMO_DB_READONLY_URL', 'DYNAMO_SECRET_KEY', 
 
 def _setup_process(stdin_fd, stdout_fd, stderr_fd, memory_limit_mb):
     os.setsid()
+    os.nice(APP_NICENESS)   # applications are batch work: the server's web answers come first
     for name in _PRIVATE_ENV:
         os.environ.pop(name, None)
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):

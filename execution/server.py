@@ -6,6 +6,7 @@ bad request, a failing application or a database hiccup take the process down.
 """
 import gc
 import logging
+import sys
 import threading
 import time
 
@@ -40,6 +41,9 @@ class DynamoServer:
         self.record = None
 
     def run(self):
+        # hand the interpreter lock around more often than the default 5 ms, so that web threads
+        # are not held up for long by a change set being applied in this thread
+        sys.setswitchinterval(0.0005)
         self.record = services.server_register(bind=self.bind)
         RUNTIME.server_id = self.record.id
         host, _, port = self.bind.rpartition(':')

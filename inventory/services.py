@@ -134,7 +134,9 @@ def apply_changeset(*, inventory, origin, operations=None, builder=None, keep_id
         with transaction.atomic():
             state, _ = InventoryState.objects.select_for_update().get_or_create(id=1)
             seq = state.seq + 1
+            ram_start = time.monotonic()
             with ram_lock():
+                locked_at = time.monotonic()
                 if state.seq != inventory.seq:
                     catch_up(inventory, upto=state.seq)
                 log_writer = _ChangeSetWriter(seq, origin)
@@ -144,6 +146,7 @@ def apply_changeset(*, inventory, origin, operations=None, builder=None, keep_id
                     result = builder(inventory) or {}
                 if operations is not None:
                     apply_operations(inventory, operations, progress)
+                ram_done = time.monotonic()
             if journal.num_ops:
                 store.persist(journal)
                 log_writer.close(journal.num_ops)
@@ -164,8 +167,9 @@ def apply_changeset(*, inventory, origin, operations=None, builder=None, keep_id
         inventory.seq = state.seq
     _invalidate(inventory, journal)
     elapsed = time.monotonic() - start
-    log.info('applied change set %s from %s: %d changes in %.2f s', inventory.seq, origin,
-             journal.num_ops, elapsed)
+    log.info('applied change set %s from %s: %d changes in %.2f s (readers locked out %.2f s after '
+             'waiting %.2f s for them)', inventory.seq, origin, journal.num_ops, elapsed,
+             ram_done - locked_at, locked_at - ram_start)
     return AppliedChangeSet(inventory.seq if journal.num_ops else 0, journal.num_ops, elapsed, result)
 
 
