@@ -47,7 +47,7 @@ class Site(models.Model):
 
 
 class Quota(models.Model):
-    site = models.ForeignKey(Site, on_delete=models.DO_NOTHING, db_constraint=False, related_name='quotas')
+    site = models.ForeignKey(Site, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name='quotas')
     partition = models.ForeignKey(Partition, on_delete=models.DO_NOTHING, db_constraint=False, related_name='quotas')
     quota = models.BigIntegerField(default=0, help_text='bytes; 0 = none, negative = unlimited')
 
@@ -89,7 +89,7 @@ class Dataset(models.Model):
 
 class Block(models.Model):
     id = models.IntegerField(primary_key=True)
-    dataset = models.ForeignKey(Dataset, on_delete=models.DO_NOTHING, db_constraint=False, related_name='blocks')
+    dataset = models.ForeignKey(Dataset, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name='blocks')
     name = models.CharField(max_length=128)
     size = models.BigIntegerField(default=0)
     num_files = models.IntegerField(default=0)
@@ -119,10 +119,10 @@ class File(models.Model):
 
 
 class DatasetReplica(models.Model):
-    dataset = models.ForeignKey(Dataset, on_delete=models.DO_NOTHING, db_constraint=False, related_name='replicas')
+    dataset = models.ForeignKey(Dataset, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name='replicas')
     site = models.ForeignKey(Site, on_delete=models.DO_NOTHING, db_constraint=False, related_name='dataset_replicas')
     growing = models.BooleanField(default=False)
-    group = models.ForeignKey(Group, on_delete=models.DO_NOTHING, db_constraint=False, null=True, blank=True,
+    group = models.ForeignKey(Group, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, null=True, blank=True,
                               related_name='+', help_text='empty = the null group')
 
     class Meta:
@@ -134,9 +134,9 @@ class DatasetReplica(models.Model):
 
 
 class BlockReplica(models.Model):
-    block = models.ForeignKey(Block, on_delete=models.DO_NOTHING, db_constraint=False, related_name='replicas')
-    site = models.ForeignKey(Site, on_delete=models.DO_NOTHING, db_constraint=False, related_name='block_replicas')
-    group = models.ForeignKey(Group, on_delete=models.DO_NOTHING, db_constraint=False, null=True, blank=True,
+    block = models.ForeignKey(Block, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name='replicas')
+    site = models.ForeignKey(Site, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name='block_replicas')
+    group = models.ForeignKey(Group, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, null=True, blank=True,
                               related_name='+', help_text='empty = the null group')
     is_custodial = models.BooleanField(default=False)
     is_complete = models.BooleanField(default=True)
@@ -154,9 +154,9 @@ class BlockReplica(models.Model):
 
 class BlockReplicaFile(models.Model):
     """Files present in an incomplete block replica (complete replicas have no rows)."""
-    block = models.ForeignKey(Block, on_delete=models.DO_NOTHING, db_constraint=False, related_name='+')
-    site = models.ForeignKey(Site, on_delete=models.DO_NOTHING, db_constraint=False, related_name='+')
-    file = models.ForeignKey(File, on_delete=models.DO_NOTHING, db_constraint=False, related_name='+')
+    block = models.ForeignKey(Block, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name='+')
+    site = models.ForeignKey(Site, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name='+')
+    file = models.ForeignKey(File, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name='+')
 
     class Meta:
         db_table = 'dyn_block_replica_files'
