@@ -11,6 +11,7 @@ _SOURCES = {
     'DYNAMO_DB_URL': ('server', 'db_url'),
     'DYNAMO_BIND': ('server', 'bind'),
     'DYNAMO_LOG_LEVEL': ('server', 'log_level'),
+    'DYNAMO_LOG_FORMAT': ('server', 'log_format'),
     'DYNAMO_VAR_DIR': ('server', 'var_dir'),
     'DYNAMO_MASTER_CONF': ('server', 'master_conf'),
     'DYNAMO_FILE_CACHE_BLOCKS': ('server', 'file_cache_blocks'),

@@ -129,8 +129,10 @@ CELERY_TASK_ALWAYS_EAGER = False
 LOGGING = {
     'version': 1,
     'disable_existing_loggers': False,
-    'formatters': {'plain': {'format': '%(asctime)s %(levelname)s %(name)s %(message)s'}},
-    'handlers': {'console': {'class': 'logging.StreamHandler', 'formatter': 'plain'}},
+    'formatters': {'plain': {'format': '%(asctime)s %(levelname)s %(name)s %(message)s'},
+                   'json': {'()': 'dynamo_site.logformat.JSONFormatter'}},
+    'handlers': {'console': {'class': 'logging.StreamHandler',
+                             'formatter': 'json' if env('DYNAMO_LOG_FORMAT', 'plain') == 'json' else 'plain'}},
     'root': {'handlers': ['console'], 'level': 'WARNING'},
     'loggers': {
         'dynamo': {'handlers': ['console'], 'level': DYNAMO_LOG_LEVEL, 'propagate': False},

@@ -118,7 +118,8 @@ class Scheduler:
             Application.objects.filter(id=app.id).update(pid=pid, started=timezone.now())
         self.hub.publish(app.id, 'state', AppState.RUN)
         log.info('application %d started (pid %d, %s, %s)', app.id, pid,
-                 'write' if app.write_request else 'read-only', app.title)
+                 'write' if app.write_request else 'read-only', app.title,
+                 extra={'application': app.id, 'pid': pid, 'title': app.title, 'write': app.write_request})
         return True
 
     # ------------------------------------------------------------------ killing
@@ -227,7 +228,8 @@ class Scheduler:
         Application.objects.filter(id=app_id).update(
             state=state, exit_code=code, message=message, finished=timezone.now(), output=output,
             seq=seq, num_changes=num_changes)
-        log.info('application %d %s: %s', app_id, state, message)
+        log.info('application %d %s: %s', app_id, state, message,
+                 extra={'application': app_id, 'state': str(state), 'exit_code': code})
         self.hub.publish(app_id, 'final', {'state': str(state), 'exit_code': code, 'message': message})
 
 

@@ -169,7 +169,8 @@ def apply_changeset(*, inventory, origin, operations=None, builder=None, keep_id
     elapsed = time.monotonic() - start
     log.info('applied change set %s from %s: %d changes in %.2f s (readers locked out %.2f s after '
              'waiting %.2f s for them)', inventory.seq, origin, journal.num_ops, elapsed,
-             ram_done - locked_at, locked_at - ram_start)
+             ram_done - locked_at, locked_at - ram_start,
+             extra={'seq': inventory.seq, 'origin': origin, 'changes': journal.num_ops, 'seconds': round(elapsed, 3)})
     return AppliedChangeSet(inventory.seq if journal.num_ops else 0, journal.num_ops, elapsed, result)
 
 
