@@ -43,7 +43,7 @@ def require_database():
     from django.db import DatabaseError, connection
     from django.db.migrations.executor import MigrationExecutor
     db = settings.DATABASES['default']
-    where = db['NAME'] if db['ENGINE'].endswith('sqlite3') else f'{db["USER"]}@{db["HOST"]}:{db["PORT"]}/{db["NAME"]}'
+    where = db['NAME'] if 'sqlite' in db['ENGINE'] else f'{db["USER"]}@{db["HOST"]}:{db["PORT"]}/{db["NAME"]}'
     try:
         connection.ensure_connection()
         executor = MigrationExecutor(connection)
