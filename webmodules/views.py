@@ -187,7 +187,9 @@ class DataView(APIView):
         except Exception as exc:
             status, result, message = _error(exc, 'data')
             return envelope(message=message, result=result, status=status)
-        if cache_key is not None and inventory.journal is None and not instance.additional_headers:
+        # (also while a change set is being written to the database: readers already see all of
+        # it, and its end bumps the version again)
+        if cache_key is not None and not instance.additional_headers:
             body = json.dumps({'result': 'OK', 'message': instance.message or '', 'data': content},
                               separators=(',', ':')).encode()
             ANSWERS.put(cache_key, version, body)
