@@ -140,10 +140,12 @@ class _AnswerCache:
     def key(module, name, request):
         return (module, name, tuple(sorted((k, tuple(request.GET.getlist(k))) for k in request.GET)))
 
-    def get(self, key, version):
+    def get(self, key, version, changing=False):
+        """The answer for this image version; while a change set is being applied (`changing`),
+        also the answer for the version before it: the last committed state, whole."""
         with self.lock:
             hit = self.entries.get(key)
-            if hit is not None and hit[0] == version:
+            if hit is not None and (hit[0] == version or (changing and hit[0] == version - 1)):
                 self.entries.move_to_end(key)
                 return hit[1]
         return None
@@ -174,7 +176,7 @@ class DataView(APIView):
                 and 'text/html' not in raw.META.get('HTTP_ACCEPT', '')):
             cache_key = _AnswerCache.key(module, name, raw)
             version = inventory.version
-            body = ANSWERS.get(cache_key, version)
+            body = ANSWERS.get(cache_key, version, changing=inventory.journal is not None)
             if body is not None:
                 try:
                     identity.caller_of_request(raw)   # an unknown certificate is still refused
