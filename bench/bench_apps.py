@@ -120,7 +120,6 @@ def main():
                                   'async': True})['id'])
         deadline = time.time() + 300
         while time.time() < deadline:
-            out = [a.output or '' for a in Application.objects.filter(id__in=ids)]
             pids = list(Application.objects.filter(id__in=ids, state='run').values_list('pid', flat=True))
             scanned = 0
             for app_id in ids:

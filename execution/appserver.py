@@ -14,12 +14,11 @@ import socket
 import struct
 import threading
 
-from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
 from execution import authorization, services
-from execution.models import FINAL_APP_STATES, Application, AppState
+from execution.models import Application, AppState
 
 log = logging.getLogger('dynamo.apps')
 

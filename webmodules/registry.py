@@ -6,7 +6,6 @@ that fails to import is logged and recorded in `errors`; the others still load.
 """
 import importlib.util
 import logging
-import os
 import sys
 import threading
 from dataclasses import dataclass, field
