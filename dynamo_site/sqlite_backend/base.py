@@ -1,4 +1,4 @@
-"""Django's SQLite backend with every call into libsqlite3 behind the fork gate (see forkgate)."""
+"""Django's SQLite backend with libsqlite3 behind the fork gate (see dynamo_site.forkgate)."""
 from django.db.backends.sqlite3 import base
 
 from dynamo_site.forkgate import GATE
@@ -13,16 +13,34 @@ def _gated(method):
 
 
 class GatedCursor(base.SQLiteCursorWrapper):
-    execute = _gated(base.SQLiteCursorWrapper.execute)
-    executemany = _gated(base.SQLiteCursorWrapper.executemany)
-    fetchone = _gated(base.Database.Cursor.fetchone)
-    fetchmany = _gated(base.Database.Cursor.fetchmany)
-    fetchall = _gated(base.Database.Cursor.fetchall)
-    close = _gated(base.Database.Cursor.close)
+    """Holds the gate from its first statement until it is closed."""
+    _token = None
 
-    def __next__(self):
-        with GATE.shared():
-            return super().__next__()
+    def _hold(self):
+        if self._token is None:
+            self._token = GATE.enter()
+
+    def _release(self):
+        token, self._token = self._token, None
+        if token is not None:
+            GATE.leave(token)
+
+    def execute(self, query, params=None):
+        self._hold()
+        return super().execute(query, params)
+
+    def executemany(self, query, param_list):
+        self._hold()
+        return super().executemany(query, param_list)
+
+    def close(self):
+        try:
+            return super().close()
+        finally:
+            self._release()
+
+    def __del__(self):
+        self._release()
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
