@@ -56,9 +56,14 @@ class RWLock:
 
 class Runtime:
     def __init__(self):
+        import queue
         self.inventory = None      # None until the image is loaded
         self.lock = RWLock()
         self.server_id = None
+        self.write_jobs = queue.Queue()   # WriteJob for the server loop (web writes)
+        self.executor_active = False      # a server loop is running and takes write jobs
+        self.wake = None                  # the loop's wake-up event
+        self.hub = None                   # live application output
 
 
 RUNTIME = Runtime()
@@ -74,17 +79,6 @@ class WriteJob:
         self.cancelled = False
         self.result = None
         self.error = None
-
-
-def _init_jobs(runtime):
-    import queue
-    runtime.write_jobs = queue.Queue()
-    runtime.executor_active = False
-    runtime.wake = None
-    runtime.hub = None
-
-
-_init_jobs(RUNTIME)
 
 
 class WriterUnavailable(Exception):

@@ -64,11 +64,12 @@ def _origin():
     return f'{getpass.getuser()}@{socket.gethostname()}'
 
 
+_KINDS = ('datasets', 'blocks', 'files', 'sites', 'groups', 'datasetreplicas', 'blockreplicas')
+
+
 def _report(kind, result):
     verb = 'created' if kind == 'inject' else 'deleted'
-    counts = ', '.join(f'{result.get(k, 0)} {k}' for k in
-                       ('datasets', 'blocks', 'files', 'sites', 'groups', 'datasetreplicas', 'blockreplicas')
-                       if result.get(k))
+    counts = ', '.join(f'{result[k]} {k}' for k in _KINDS if result.get(k))
     if not result.get('num_changes'):
         return f'Nothing {verb}: everything in the document already exists.' if kind == 'inject' \
             else 'Nothing deleted.'
@@ -77,8 +78,7 @@ def _report(kind, result):
     names = result.get('names') or []
     lines += [f'  {verb} {n}' for n in names]
     shown = len(names)
-    total = sum(result.get(k, 0) for k in ('datasets', 'blocks', 'files', 'sites', 'groups',
-                                           'datasetreplicas', 'blockreplicas'))
+    total = sum(result.get(k, 0) for k in _KINDS)
     if total > shown:
         lines.append(f'  ... and {total - shown} more')
     return '\n'.join(lines)

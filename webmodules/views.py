@@ -117,7 +117,7 @@ def run_module(request, mode, module, name):
         return instance.run(caller, params, ReadOnlyInventory(RUNTIME.inventory)), instance
 
 
-def _error(exc, mode):
+def _error(exc):
     """(status, result, message) for any exception; the only place errors become statuses."""
     if isinstance(exc, WebError):
         return exc.status, exc.result, str(exc)
@@ -181,13 +181,13 @@ class DataView(APIView):
                 try:
                     identity.caller_of_request(raw)   # an unknown certificate is still refused
                 except Exception as exc:
-                    status, result, message = _error(exc, 'data')
+                    status, result, message = _error(exc)
                     return envelope(message=message, result=result, status=status)
                 return HttpResponse(body, content_type='application/json')
         try:
             content, instance = run_module(raw, 'data', module, name)
         except Exception as exc:
-            status, result, message = _error(exc, 'data')
+            status, result, message = _error(exc)
             return envelope(message=message, result=result, status=status)
         # (also while a change set is being written to the database: readers already see all of
         # it, and its end bumps the version again)
@@ -221,7 +221,7 @@ def web_view(request, module, name):
     try:
         content, instance = run_module(request, 'web', module, name)
     except Exception as exc:
-        status, result, message = _error(exc, 'web')
+        status, result, message = _error(exc)
         from django.template.loader import render_to_string
         return HttpResponse(render_to_string('webmodules/error.html', {'status': status, 'result': result,
                                                                        'message': message}), status=status)

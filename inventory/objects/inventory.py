@@ -256,13 +256,12 @@ class Inventory:
             return existing, False
         file_id = existing.id if existing is not None else self._new_id('file', obj.id)
         new = File(obj.lfn, block, obj.size, obj.checksum, id=file_id)
-        if self.journal is not None and existing is None:
-            self.journal.new_files[file_id] = obj.lfn
+        # files live only in the store: outside a change set there is nothing to record
         if self.journal is not None:
+            if existing is None:
+                self.journal.new_files[file_id] = obj.lfn
             self.journal.file_deletes.pop(obj.lfn, None)
             self.journal.file_upserts[obj.lfn] = new
-        elif self.files is not None:
-            self.files.store_file(new)
         return new, True
 
     def _update_site(self, obj):
@@ -536,8 +535,6 @@ class Inventory:
         if self.journal is not None:
             self.journal.file_upserts.pop(existing.lfn, None)
             self.journal.file_deletes[existing.lfn] = removed
-        elif self.files is not None:
-            self.files.remove_file(removed)
         return removed
 
     def _delete_site(self, obj):
