@@ -15,6 +15,7 @@ from inventory.objects import (Block, BlockReplica, Dataset, DatasetReplica, Fil
                                Inventory, ObjectError, Partition, Site, SitePartition)
 from inventory.objects.base import (DataType, DatasetStatus, OwnershipLevel, SiteStatus,
                                     StorageType)
+from inventory.objects.replica import block_replica_state
 from inventory.objects.site import OWNED, Condition
 
 log = logging.getLogger('dynamo.store')
@@ -71,6 +72,22 @@ class _Progress:
         log.info('loaded %d %s (%.1f s)', count, what, elapsed, extra={'objects': what, 'count': count})
         if self.callback:
             self.callback(what, count, elapsed)
+
+
+def _slab(cls, count):
+    """Hand out `count` instances of `cls` allocated back to back before any row is read, then
+    fresh ones. Objects of one size class allocated in a row share their memory pages with nothing
+    else, so a forked application that walks them (and so writes their reference counts) copies
+    only their pages, not the pages of the names and row tuples that would otherwise sit between
+    them."""
+    new = cls.__new__
+    yield from [new(cls) for _ in range(count)]
+    while True:
+        yield new(cls)
+
+
+def _count(table):
+    return _scalar(f'SELECT COUNT(*) FROM {table}') or 0
 
 
 def current_seq():
@@ -139,13 +156,30 @@ def _load(progress):
             site.partitions[part]._quota = quota
     p.step('sites', len(inv.sites))
 
+    # What a full pass reads (block sizes, the own state of incomplete replicas) is made first,
+    # while the allocator has few holes: these objects then sit together on their own pages.
+    empty = ()
+    sizes = [size for size, in _stream(f'SELECT size FROM {T["block"]} ORDER BY id')]
+    incomplete = {}
+    for block_id, site_id, file_id in _stream(
+            f'SELECT block_id, site_id, file_id FROM {T["brf"]} ORDER BY block_id, site_id, file_id'):
+        incomplete.setdefault((block_id, site_id), []).append(file_id)
+    states = {}
+    for block_id, site_id, group_id, custodial, size in _stream(
+            f'SELECT block_id, site_id, group_id, is_custodial, size FROM {T["block_replica"]} WHERE is_complete = 0'):
+        key = (block_id, site_id)
+        states[key] = (groups_by_id[group_id], bool(custodial), size or 0, tuple(incomplete.pop(key, empty)))
+    del incomplete
+
     datasets_by_id = {}
     statuses = {s.value: s for s in DatasetStatus}
     types = {t.value: t for t in DataType}
-    new_dataset = Dataset.__new__
+    num_datasets = _count(T['dataset'])
+    new_dataset = _slab(Dataset, num_datasets).__next__
+    new_list = _slab(list, num_datasets).__next__
     for did, name, status, dtype, sv, last_update, is_open in _stream(
             f'SELECT id, name, status, data_type, software_version, last_update, is_open FROM {T["dataset"]}'):
-        d = new_dataset(Dataset)
+        d = new_dataset()
         d._name = name
         d.id = did
         d.status = statuses[status]
@@ -155,7 +189,7 @@ def _load(progress):
         d.software_version = sv
         d.last_update = stamp(last_update, last_update)
         d.is_open = bool(is_open)
-        d.blocks = []
+        d.blocks = new_list()
         d.replicas = []
         d._attr = None
         inv.datasets[name] = d
@@ -163,63 +197,66 @@ def _load(progress):
     p.step('datasets', len(inv.datasets))
 
     blocks_by_id = {}
-    new_block = Block.__new__
-    empty = ()
+    new_block = _slab(Block, len(sizes)).__next__
+    sizes = iter(sizes)
+    block_states = {}
     for bid, dataset_id, name, size, num_files, is_open, last_update in _stream(
-            f'SELECT id, dataset_id, name, size, num_files, is_open, last_update FROM {T["block"]}'):
+            f'SELECT id, dataset_id, name, size, num_files, is_open, last_update FROM {T["block"]} ORDER BY id'):
         dataset = datasets_by_id[dataset_id]
-        b = new_block(Block)
+        b = new_block()
         b._name = name
         b._dataset = dataset
         b.id = bid
-        b.size = size
-        b.num_files = num_files
-        b.is_open = bool(is_open)
+        b.size = next(sizes, size)
+        st = (num_files, bool(is_open))
+        b._st = block_states.get(st) or block_states.setdefault(st, st)   # shared until it gets replicas
         b.last_update = stamp(last_update, last_update)
-        b.replicas = empty
         dataset.blocks.append(b)
         blocks_by_id[bid] = b
     p.step('blocks', len(blocks_by_id))
 
+    del new_block, sizes, block_states
     num_dr = 0
+    num_drs = _count(T['dataset_replica'])
+    new_dr = _slab(DatasetReplica, num_drs).__next__
+    new_list = _slab(list, num_drs).__next__
     for dataset_id, site_id, growing, group_id in _stream(
             f'SELECT dataset_id, site_id, growing, group_id FROM {T["dataset_replica"]}'):
         dataset = datasets_by_id[dataset_id]
         site = sites_by_id[site_id]
-        dr = DatasetReplica(dataset, site, bool(growing), groups_by_id[group_id])
+        dr = new_dr()
+        dr._dataset = dataset
+        dr._site = site
+        dr.growing = bool(growing)
+        dr.group = groups_by_id[group_id]
+        dr.block_replicas = new_list()
+        dr._bytes = dr._bytes_projected = dr._last_update = 0
         dataset.replicas.append(dr)
         site._dataset_replicas[dataset._name] = dr
         num_dr += 1
     p.step('dataset replicas', num_dr)
 
-    incomplete = {}
-    for block_id, site_id, file_id in _stream(
-            f'SELECT block_id, site_id, file_id FROM {T["brf"]} ORDER BY block_id, site_id, file_id'):
-        incomplete.setdefault((block_id, site_id), []).append(file_id)
 
     num_br = 0
-    new_br = BlockReplica.__new__
+    del new_dr, new_list
+    new_br = _slab(BlockReplica, _count(T['block_replica'])).__next__
     for block_id, site_id, group_id, custodial, complete, size, last_update in _stream(
             f'SELECT block_id, site_id, group_id, is_custodial, is_complete, size, last_update FROM {T["block_replica"]}'):
         block = blocks_by_id[block_id]
         site = sites_by_id[site_id]
-        br = new_br(BlockReplica)
+        br = new_br()
         br._block = block
         br._site = site
-        br.group = groups_by_id[group_id]
-        br.is_custodial = bool(custodial)
         br.last_update = stamp(last_update, last_update)
         if complete:
-            br._size = None
-            br.file_ids = None
+            br._st = block_replica_state(groups_by_id[group_id], bool(custodial))
         else:
-            br._size = size or 0
-            br.file_ids = tuple(incomplete.get((block_id, site_id), empty))
-        block.replicas = block.replicas + (br,)
+            br._st = states[block_id, site_id]
+        block._st += (br,)
         site._dataset_replicas[block._dataset._name].block_replicas.append(br)
         num_br += 1
     p.step('block replicas', num_br)
-    del incomplete, blocks_by_id, stamps
+    del states, blocks_by_id, stamps, new_br
 
     for site in inv.sites.values():
         for dr in site._dataset_replicas.values():

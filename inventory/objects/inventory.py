@@ -9,7 +9,7 @@ from .dataset import Block, Dataset, File
 from .group import Group, group_name
 from .journal import (DICT_POP, DICT_SET, LIST_APPEND, LIST_REMOVE, RESTORE, SET_ADD, SET_ATTR,
                       SET_DISCARD, Journal, _MISSING)
-from .replica import BlockReplica, DatasetReplica
+from .replica import BlockReplica, DatasetReplica, block_replica_state
 from .site import OWNED, Partition, Site, SitePartition
 from . import serialize
 
@@ -374,14 +374,14 @@ class Inventory:
                 if existing.file_ids != file_ids:
                     self.journal.file_lists[id(existing)] = existing
             old_size, old_last = existing.size, existing.last_update
-            (existing.group, existing.is_custodial, existing._size, existing.last_update,
-             existing.file_ids) = new_values
+            existing._st = block_replica_state(group, obj.is_custodial, size, file_ids)
+            existing.last_update = obj.last_update
             self._add_totals(replica, existing.size - old_size, 0, old_last, existing.last_update)
             self._refresh_membership(site, replica, existing)
             return existing, True
         new = BlockReplica.__new__(BlockReplica)
-        new._block, new._site, new.group, new.is_custodial = block, site, group, obj.is_custodial
-        new._size, new.last_update, new.file_ids = size, obj.last_update, file_ids
+        new._block, new._site, new.last_update = block, site, obj.last_update
+        new._st = block_replica_state(group, obj.is_custodial, size, file_ids)
         self._list_append(replica.block_replicas, new)
         self._setattr(block, 'replicas', block.replicas + (new,))
         self._add_totals(replica, new.size, block.size, None, new.last_update)
@@ -523,7 +523,7 @@ class Inventory:
         block = self._resolve_block(existing.block_full_name)
         for br in block.replicas:
             if br.file_ids is not None and existing.id in br.file_ids:
-                self._snapshot(br, ('file_ids', '_size'))
+                self._snapshot(br, ('_st',))
                 old_size = br._size
                 br.file_ids = tuple(f for f in br.file_ids if f != existing.id)
                 br._size = max(0, br._size - existing.size)
@@ -639,7 +639,7 @@ class Inventory:
 _DATASET_STATE = ('status', 'data_type', 'software_version', 'last_update', 'is_open', '_attr')
 _BLOCK_STATE = ('size', 'num_files', 'is_open', 'last_update')
 _SITE_STATE = ('host', 'storage_type', 'backend', 'status', 'filename_mapping', 'x509proxy')
-_BLOCKREPLICA_STATE = ('group', 'is_custodial', '_size', 'last_update', 'file_ids')
+_BLOCKREPLICA_STATE = ('_st', 'last_update')
 
 _UPDATERS = {
     Dataset: Inventory._update_dataset, Block: Inventory._update_block, File: Inventory._update_file,
