@@ -14,6 +14,8 @@ _SOURCES = {
     'DYNAMO_LOG_FORMAT': ('server', 'log_format'),
     'DYNAMO_VAR_DIR': ('server', 'var_dir'),
     'DYNAMO_MASTER_CONF': ('server', 'master_conf'),
+    'DYNAMO_LOCAL_STORE': ('server', 'local_store'),
+    'DYNAMO_SYNC_INTERVAL': ('server', 'sync_interval'),
     'DYNAMO_FILE_CACHE_BLOCKS': ('server', 'file_cache_blocks'),
     'DYNAMO_APP_SOCKET': ('applications', 'socket'),
     'DYNAMO_WORK_DIR': ('applications', 'work_dir'),
@@ -104,6 +106,47 @@ def database_from_url(url, var_dir):
             'TEST': {'CHARSET': 'utf8mb4', 'COLLATION': 'utf8mb4_bin'},
         }
     raise ConfigError(f'DYNAMO_DB_URL {url!r}: unsupported scheme (use sqlite:///PATH or mysql://USER@HOST/DB)')
+
+
+_MASTER_KEYS = {'host', 'port', 'user', 'password', 'readuser', 'readpassword', 'db', 'option_file'}
+
+
+def master_from_conf(text, local):
+    """(primary's Django database, parsed master_conf) from the JSON of `[server] master_conf`, e.g.
+    {"host": "primary-dynamo.dynamo.net", "user": "dynamosrv", "readuser": "dynamoread"}; optional
+    "port", "password", "db" (default: the local database's name) and "option_file" (a MySQL
+    option file with the credentials). None when the value is empty: this server is a primary."""
+    if not text or not text.strip():
+        return None, None
+    import json
+    try:
+        conf = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f'master_conf is not valid JSON: {exc.msg} at column {exc.colno}') from None
+    if not isinstance(conf, dict) or not conf.get('host'):
+        raise ConfigError('master_conf must be a JSON object with at least "host"')
+    unknown = set(conf) - _MASTER_KEYS
+    if unknown:
+        raise ConfigError(f'master_conf: unknown keys {sorted(unknown)} (known: {sorted(_MASTER_KEYS)})')
+    if local['ENGINE'] != 'django.db.backends.mysql':
+        raise ConfigError('a secondary server (master_conf set) needs a MariaDB/MySQL database of its own '
+                          '(DYNAMO_DB_URL=mysql://...)')
+    options = dict(local['OPTIONS'])
+    if conf.get('option_file'):
+        options['read_default_file'] = conf['option_file']
+    db = {
+        'ENGINE': 'django.db.backends.mysql',
+        'NAME': conf.get('db') or local['NAME'],
+        'USER': conf.get('user') or local['USER'],
+        'PASSWORD': conf.get('password', ''),
+        'HOST': conf['host'],
+        'PORT': str(conf.get('port') or 3306),
+        'OPTIONS': options,
+        'CONN_MAX_AGE': 600,
+        'CONN_HEALTH_CHECKS': True,
+        'TEST': {'MIRROR': 'default'},
+    }
+    return db, conf
 
 
 def split_list(value):

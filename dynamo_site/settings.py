@@ -75,6 +75,14 @@ TEMPLATES = [{
 }]
 
 DATABASES = {'default': config.database_from_url(env('DYNAMO_DB_URL'), str(VAR_DIR))}
+# a secondary server: master_conf names the primary's database, where the cluster's change-set
+# log, writer lease, write queue and server table live (docs/scaling.md)
+_primary_db, DYNAMO_MASTER = config.master_from_conf(env('DYNAMO_MASTER_CONF'), DATABASES['default'])
+if _primary_db is not None:
+    DATABASES['primary'] = _primary_db
+# a secondary without local persistency keeps no inventory in its own database
+DYNAMO_LOCAL_STORE = env('DYNAMO_LOCAL_STORE', '1').lower() in ('1', 'true', 'yes', 'on')
+DYNAMO_SYNC_INTERVAL = float(env('DYNAMO_SYNC_INTERVAL', '0.05'))   # seconds between polls of the primary's log
 DEFAULT_AUTO_FIELD = 'django.db.models.BigAutoField'
 # MariaDB 10.3+ (InnoDB, DYNAMIC rows) indexes up to 3072 bytes: utf8mb4 names of 512 characters fit
 SILENCED_SYSTEM_CHECKS = ['mysql.W003']

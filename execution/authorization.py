@@ -1,5 +1,8 @@
 """Authorization of write applications: a title bound to the SHA-256 of a script file, for named
-users or for everyone. Editing the script changes its checksum and voids the authorization."""
+users or for everyone. Editing the script changes its checksum and voids the authorization.
+
+Authorizations are cluster-wide: they live in the cluster's database (the primary's), with users
+matched by login name, so that every server of a cluster honours the same list."""
 import hashlib
 
 from django.contrib.auth import get_user_model
@@ -7,7 +10,12 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from execution.cluster import cluster_db
 from execution.models import ExecAuthorization
+
+
+def _auths():
+    return ExecAuthorization.objects.using(cluster_db())
 
 
 def checksum_bytes(data):
@@ -19,9 +27,9 @@ def checksum_file(path):
         return checksum_bytes(f.read())
 
 
-def user_for_login(login):
+def user_for_login(login, using='default'):
     """The Django user standing for a login name (created on first use)."""
-    user, _ = get_user_model().objects.get_or_create(username=login)
+    user, _ = get_user_model().objects.using(using).get_or_create(username=login)
     return user
 
 
@@ -29,18 +37,19 @@ def authorize(*, path, title, users=()):
     """Authorize the script at `path` under `title` for `users` (login names; none = everyone).
     Re-authorizing a (title, user) replaces its checksum."""
     checksum = checksum_file(path)
-    targets = [user_for_login(u) for u in users] or [None]
-    with transaction.atomic():
+    db = cluster_db()
+    targets = [user_for_login(u, db) for u in users] or [None]
+    with transaction.atomic(using=db):
         created = []
         for user in targets:
-            ExecAuthorization.objects.filter(title=title, user=user).delete()
-            created.append(ExecAuthorization.objects.create(title=title, user=user, checksum=checksum,
-                                                            path=str(path), created=timezone.now()))
+            _auths().filter(title=title, user=user).delete()
+            created.append(_auths().create(title=title, user=user, checksum=checksum,
+                                           path=str(path), created=timezone.now()))
     return created
 
 
 def revoke(*, title, users=()):
-    qs = ExecAuthorization.objects.filter(title=title)
+    qs = _auths().filter(title=title)
     if users:
         qs = qs.filter(user__username__in=users)
     count, _ = qs.delete()
@@ -48,15 +57,15 @@ def revoke(*, title, users=()):
 
 
 def list_authorizations(title=None):
-    qs = ExecAuthorization.objects.select_related('user').order_by('title', 'user__username')
+    qs = _auths().select_related('user').order_by('title', 'user__username')
     return list(qs.filter(title=title) if title else qs)
 
 
 def check(*, title, user, checksum):
     """None if (title, user, checksum) is authorized, else a message saying which part failed."""
-    entries = list(ExecAuthorization.objects.filter(title=title).filter(Q(user=user) | Q(user__isnull=True)))
+    entries = list(_auths().filter(title=title).filter(Q(user__username=user.username) | Q(user__isnull=True)))
     if not entries:
-        if not ExecAuthorization.objects.filter(title=title).exists():
+        if not _auths().filter(title=title).exists():
             return f'title "{title}" is not authorized for any script (see manage.py exec_auth)'
         return f'user "{user.username}" is not authorized to run title "{title}"'
     if any(e.checksum == checksum for e in entries):

@@ -6,6 +6,8 @@ class ServerState(models.TextChoices):
     STARTING = 'starting'
     LOADING = 'loading'
     ONLINE = 'online'
+    WAITING = 'waiting'        # a secondary waiting for its primary
+    SYNCING = 'syncing'        # a secondary copying the primary's store or catching up
     STOPPING = 'stopping'
     ERROR = 'error'
 
@@ -16,6 +18,9 @@ class Server(models.Model):
     bind = models.CharField(max_length=255, blank=True, default='')
     state = models.CharField(max_length=16, choices=ServerState.choices, default=ServerState.STARTING)
     seq = models.BigIntegerField(default=0, help_text='last change set in its RAM image')
+    role = models.CharField(max_length=16, default='primary', help_text='primary or secondary')
+    digest = models.CharField(max_length=64, blank=True, default='')
+    detail = models.CharField(max_length=255, blank=True, default='', help_text='what it is doing or waiting for')
     started = models.DateTimeField()
     heartbeat = models.DateTimeField()
 

@@ -64,6 +64,8 @@ class Runtime:
         self.executor_active = False      # a server loop is running and takes write jobs
         self.wake = None                  # the loop's wake-up event
         self.hub = None                   # live application output
+        self.role = 'primary'             # or 'secondary' (execution/cluster.py)
+        self.follower = None              # a secondary's replay of the primary's log
 
 
 RUNTIME = Runtime()
@@ -79,6 +81,7 @@ class WriteJob:
         self.cancelled = False
         self.result = None
         self.error = None
+        self.forward = None    # id of the change request a secondary sent to the primary
 
 
 class WriterUnavailable(Exception):
@@ -100,4 +103,18 @@ def submit_write(fn, *, origin, timeout):
             raise WriterUnavailable('the inventory write lock is busy (a write application is running); try again')
     if job.error is not None:
         raise job.error
+    if job.forward is not None:
+        from execution.cluster import wait_forwarded
+        value, _ = job.result
+        return value, wait_forwarded(RUNTIME, job.forward, timeout)
+    if job.result[1] is None:   # a secondary's write that changed nothing
+        return job.result[0], _NOTHING
     return job.result
+
+
+class _Nothing:
+    seq = 0
+    num_changes = 0
+
+
+_NOTHING = _Nothing()

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.utils import timezone
 
-from execution import authorization
+from execution import authorization, cluster
 from execution.models import FINAL_APP_STATES, Application, AppState
 from execution.runner import CHANGES_FILE, OUTPUT_FILE, SCRIPT_FILE, OutputRelay, fork_application, read_changes
 from inventory import services as inventory_services
@@ -196,6 +196,8 @@ class Scheduler:
 
         def progress(count):
             log.info('application %d: %d changes applied so far', run.app_id, count)
+        if cluster.is_secondary():
+            return self._forward_changes(run, path, origin)
         try:
             applied = inventory_services.apply_changeset(
                 inventory=self.runtime.inventory, origin=origin, operations=read_changes(path),
@@ -213,6 +215,34 @@ class Scheduler:
             return AppState.DONE, 'exit code 0; nothing to change', None, 0
         return (AppState.DONE, f'exit code 0; {applied.num_changes} changes applied as change set {applied.seq}',
                 applied.seq, applied.num_changes)
+
+    def _forward_changes(self, run, path, origin):
+        """A secondary's write application: its changes are applied by the primary (the cluster's
+        single committer) and come back here through the log."""
+        import json
+        from execution import services
+        from execution.models import RequestKind, RequestState
+        try:
+            operations = list(read_changes(path))
+        except (ValueError, OSError) as exc:
+            return AppState.FAILED, f'changes not applied: {exc}', None, 0
+        if not operations:
+            return AppState.DONE, 'exit code 0; nothing to change', None, 0
+        log.info('application %d: sending %d changes to the primary', run.app_id, len(operations))
+        try:
+            request = services.request_submit(kind=RequestKind.CHANGES, origin=origin,
+                                              payload=json.dumps(operations, separators=(',', ':')))
+            request = services.request_wait(request_id=request.id)
+        except Exception as exc:   # the primary's database failed: nothing was applied
+            log.exception('application %d: changes could not be sent to the primary', run.app_id)
+            return AppState.FAILED, f'changes not applied: {type(exc).__name__}: {exc}', None, 0
+        if request.state != RequestState.APPLIED:
+            return AppState.FAILED, f'changes not applied: {request.message}', None, 0
+        num = json.loads(request.result or '{}').get('num_changes', 0)
+        if not request.seq:
+            return AppState.DONE, 'exit code 0; nothing to change', None, 0
+        return (AppState.DONE, f'exit code 0; {num} changes applied by the primary as change set {request.seq}',
+                request.seq, num)
 
     def _finish(self, app_id, state, code=None, message='', seq=None, num_changes=None):
         output = ''

@@ -13,7 +13,7 @@ import time
 from django.conf import settings
 from django.db import close_old_connections, connection
 
-from execution import services
+from execution import cluster, services
 from execution.appserver import AppServer, Hub
 from execution.dbaccess import readonly_settings
 from execution.http import HttpServer
@@ -39,12 +39,16 @@ class DynamoServer:
         self.apps = None
         self.scheduler = None
         self.record = None
+        self.secondary = cluster.is_secondary()
+        self.follower = None     # a secondary's replay of the primary's log
 
     def run(self):
         # hand the interpreter lock around more often than the default 5 ms, so that web threads
         # are not held up for long by a change set being applied in this thread
         sys.setswitchinterval(0.0005)
-        self.record = services.server_register(bind=self.bind)
+        if self.secondary and not cluster.wait_for_primary(self.stop_event, lambda text: log.info(text)):
+            return
+        self.record = services.server_register(bind=self.bind, role='secondary' if self.secondary else 'primary')
         RUNTIME.server_id = self.record.id
         host, _, port = self.bind.rpartition(':')
         get_registry()   # discover the web modules now, not on the first request
@@ -65,8 +69,9 @@ class DynamoServer:
             RUNTIME.hub = hub
             RUNTIME.executor_active = True
             services.server_heartbeat(server_id=self.record.id, state=ServerState.ONLINE,
-                                      seq=RUNTIME.inventory.seq)
-            log.info('server online at seq %d', RUNTIME.inventory.seq)
+                                      seq=RUNTIME.inventory.seq, digest=RUNTIME.inventory.digest, detail='')
+            log.info('server online (%s) at seq %d', 'secondary' if self.secondary else 'primary',
+                     RUNTIME.inventory.seq)
             self._loop()
         finally:
             log.info('shutting down')
@@ -81,19 +86,37 @@ class DynamoServer:
             except Exception:  # the database may be what failed
                 log.warning('could not unregister server %s', self.record.id)
 
+    def _say(self, text, state=None):
+        log.info(text)
+        try:
+            services.server_heartbeat(server_id=self.record.id, state=state, detail=text)
+        except Exception:   # noqa: BLE001 - the status line is best effort
+            pass
+
     def _load(self):
-        services.server_heartbeat(server_id=self.record.id, state=ServerState.LOADING)
         start = time.monotonic()
-        inventory, seq = store.load()
-        inventory.seq = seq
+        if self.secondary:
+            self._say('joining the cluster', ServerState.SYNCING)
+            inventory = cluster.load_image(self._say)
+            self.follower = RUNTIME.follower = cluster.Follower(RUNTIME)
+            self._say(f'catching up from change set {inventory.seq}')
+            self.follower.catch_up(inventory)   # before the image is served
+            RUNTIME.role = 'secondary'
+        else:
+            services.server_heartbeat(server_id=self.record.id, state=ServerState.LOADING)
+            inventory, seq = store.load()
+            inventory.seq = seq
         with RUNTIME.lock.write():
+            replaced = RUNTIME.inventory is not None
             RUNTIME.inventory = inventory
+        if replaced:
+            gc.unfreeze()   # the old image (cycles included) can go now
         gc.collect()
         gc.freeze()   # forked applications then do not copy the image's pages for GC bookkeeping
         num_br = sum(len(dr.block_replicas) for s in inventory.sites.values() for dr in s.dataset_replicas())
         log.info('inventory loaded in %.1f s: %d sites, %d groups, %d datasets, %d blocks, %d block replicas (seq %d)',
                  time.monotonic() - start, len(inventory.sites), len(inventory.groups) - 1,
-                 len(inventory.datasets), sum(len(d.blocks) for d in inventory.datasets.values()), num_br, seq)
+                 len(inventory.datasets), sum(len(d.blocks) for d in inventory.datasets.values()), num_br, inventory.seq)
 
     def _loop(self):
         last_beat = 0.
@@ -102,10 +125,13 @@ class DynamoServer:
             try:
                 now = time.monotonic()
                 if now - last_beat > self.heartbeat_interval:
-                    services.server_heartbeat(server_id=self.record.id, seq=RUNTIME.inventory.seq)
+                    services.server_heartbeat(server_id=self.record.id, seq=RUNTIME.inventory.seq,
+                                              digest=RUNTIME.inventory.digest)
                     last_beat = now
                 busy = self.scheduler.poll()
-                if not self.scheduler.writer_running:   # a write application holds the write lock
+                if self.secondary:
+                    busy = self._follow() or busy
+                elif not self.scheduler.writer_running:   # a write application holds the write lock
                     busy = self._process_web_write() or busy
                     busy = self._process_one() or busy
                     if not busy and store.current_seq() != RUNTIME.inventory.seq:
@@ -120,8 +146,23 @@ class DynamoServer:
                 connection.close()
                 self.stop_event.wait(1.0)
             if not busy:
-                self.wake.wait(self.poll_interval)
+                self.wake.wait(settings.DYNAMO_SYNC_INTERVAL if self.secondary else self.poll_interval)
                 self.wake.clear()
+
+    def _follow(self):
+        """A secondary's turn: forward web writes to the primary, replay what the primary committed."""
+        busy = self._process_web_write()
+        try:
+            busy = self.follower.step() > 0 or busy
+        except inventory_services.OutOfSync as exc:
+            log.error('out of sync with the primary: %s; resynchronizing', exc)
+            services.server_heartbeat(server_id=self.record.id, state=ServerState.SYNCING,
+                                      detail=f'resynchronizing: {exc}'[:255])
+            self._load()
+            services.server_heartbeat(server_id=self.record.id, state=ServerState.ONLINE,
+                                      seq=RUNTIME.inventory.seq, digest=RUNTIME.inventory.digest, detail='')
+            busy = True
+        return busy
 
     def _process_web_write(self):
         import queue
@@ -130,6 +171,9 @@ class DynamoServer:
         except queue.Empty:
             return False
         if job.cancelled:
+            return True
+        if self.secondary:
+            cluster.forward_write(RUNTIME, job)
             return True
         holder = {}
 

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from execution.cluster import cluster_db
 from execution.models import (ChangeRequest, ChangeRequestChunk, RequestKind, RequestState,
                               Server, ServerState)
 
@@ -16,29 +17,40 @@ CHUNK_CHARS = 2_000_000
 
 
 # ------------------------------------------------------------------------------ servers
-def server_register(*, bind):
+# Servers, requests: in the cluster's database (the primary's; this server's own when it is the primary)
+def server_register(*, bind, role='primary'):
     now = timezone.now()
-    return Server.objects.create(hostname=socket.getfqdn(), pid=os.getpid(), bind=bind,
-                                 state=ServerState.STARTING, started=now, heartbeat=now)
+    return Server.objects.using(cluster_db()).create(
+        hostname=socket.getfqdn(), pid=os.getpid(), bind=bind, role=role, state=ServerState.STARTING,
+        started=now, heartbeat=now)
 
 
-def server_heartbeat(*, server_id, state=None, seq=None):
+def server_heartbeat(*, server_id, state=None, seq=None, digest=None, detail=None):
     fields = {'heartbeat': timezone.now()}
     if state is not None:
         fields['state'] = state
     if seq is not None:
         fields['seq'] = seq
-    Server.objects.filter(id=server_id).update(**fields)
+    if digest is not None:
+        fields['digest'] = digest
+    if detail is not None:
+        fields['detail'] = detail[:255]
+    Server.objects.using(cluster_db()).filter(id=server_id).update(**fields)
 
 
 def server_unregister(*, server_id):
-    Server.objects.filter(id=server_id).delete()
+    Server.objects.using(cluster_db()).filter(id=server_id).delete()
 
 
 def live_servers():
     cutoff = timezone.now() - timedelta(seconds=settings.DYNAMO_HEARTBEAT_TIMEOUT)
-    return list(Server.objects.filter(heartbeat__gte=cutoff,
-                                      state__in=[ServerState.STARTING, ServerState.LOADING, ServerState.ONLINE]))
+    return list(Server.objects.using(cluster_db()).filter(
+        heartbeat__gte=cutoff, state__in=[ServerState.STARTING, ServerState.LOADING, ServerState.ONLINE,
+                                          ServerState.WAITING, ServerState.SYNCING]))
+
+
+def known_servers():
+    return list(Server.objects.using(cluster_db()).order_by('id'))
 
 
 # ------------------------------------------------------------------------------ requests
@@ -46,23 +58,25 @@ def request_submit(*, kind, origin, payload):
     """Queue a write for the server. payload: the document text, or a JSON list of operations."""
     if kind not in RequestKind.values:
         raise ValueError(f'unknown request kind {kind!r}')
-    with transaction.atomic():
-        request = ChangeRequest.objects.create(kind=kind, origin=origin[:255], created=timezone.now())
-        ChangeRequestChunk.objects.bulk_create(
+    db = cluster_db()
+    with transaction.atomic(using=db):
+        request = ChangeRequest.objects.using(db).create(kind=kind, origin=origin[:255], created=timezone.now())
+        ChangeRequestChunk.objects.using(db).bulk_create(
             ChangeRequestChunk(request=request, index=i, data=payload[start:start + CHUNK_CHARS])
             for i, start in enumerate(range(0, max(len(payload), 1), CHUNK_CHARS)))
     return request
 
 
 def request_payload(request):
-    return ''.join(ChangeRequestChunk.objects.filter(request=request).order_by('index')
+    return ''.join(ChangeRequestChunk.objects.using(cluster_db()).filter(request=request).order_by('index')
                    .values_list('data', flat=True))
 
 
 def request_claim_next():
     """The oldest pending request, marked running; None if there is none."""
-    for request in ChangeRequest.objects.filter(state=RequestState.PENDING).order_by('id')[:5]:
-        if ChangeRequest.objects.filter(id=request.id, state=RequestState.PENDING).update(state=RequestState.RUNNING):
+    db = cluster_db()
+    for request in ChangeRequest.objects.using(db).filter(state=RequestState.PENDING).order_by('id')[:5]:
+        if ChangeRequest.objects.using(db).filter(id=request.id, state=RequestState.PENDING).update(state=RequestState.RUNNING):
             request.state = RequestState.RUNNING
             return request
     return None
@@ -74,15 +88,15 @@ def request_finish(*, request, ok, message, seq=None, result=None):
     request.seq = seq
     request.result = json.dumps(result or {})
     request.finished = timezone.now()
-    request.save(update_fields=['state', 'message', 'seq', 'result', 'finished'])
-    ChangeRequestChunk.objects.filter(request=request).delete()
+    request.save(using=cluster_db(), update_fields=['state', 'message', 'seq', 'result', 'finished'])
+    ChangeRequestChunk.objects.using(cluster_db()).filter(request=request).delete()
 
 
 def request_wait(*, request_id, timeout=None, poll=0.05, on_poll=None):
     """Block until the request is applied or failed; returns the request."""
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
-        request = ChangeRequest.objects.get(id=request_id)
+        request = ChangeRequest.objects.using(cluster_db()).get(id=request_id)
         if request.state in (RequestState.APPLIED, RequestState.FAILED):
             return request
         if on_poll:

@@ -169,7 +169,13 @@ class InventoryState(models.Model):
     cluster-wide write lock."""
     id = models.SmallIntegerField(primary_key=True, default=1)
     seq = models.BigIntegerField(default=0)
+    digest = models.CharField(max_length=64, blank=True, default='',
+                              help_text='chained digest of every change set up to seq')
     updated = models.DateTimeField(null=True)
+    # the cluster's writer lease: held by the server running a write application (or applying a
+    # write) so that at most one writer works on the image at a time, cluster-wide
+    writer = models.CharField(max_length=255, blank=True, default='')
+    writer_expires = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = 'dyn_inventory_state'
@@ -181,6 +187,8 @@ class ChangeSet(models.Model):
     origin = models.CharField(max_length=255)
     applied_at = models.DateTimeField()
     num_changes = models.IntegerField()
+    digest = models.CharField(max_length=64, blank=True, default='',
+                              help_text='sha256(previous digest + this change set\'s log chunks)')
 
     class Meta:
         db_table = 'dyn_change_sets'

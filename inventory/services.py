@@ -4,6 +4,7 @@ is applied here to the RAM image and the database together, as one change set, a
 The caller owns the RAM image and must hold its in-process writer lock; the database row lock on
 the inventory state serializes writers across processes and gives each change set its sequence number.
 """
+import hashlib
 import json
 import logging
 import time
@@ -22,6 +23,11 @@ CHUNK = 5000
 
 class ImageLost(RuntimeError):
     """A failed change set could not be undone in RAM: the image must be reloaded."""
+
+
+class OutOfSync(RuntimeError):
+    """A replayed change set does not follow this store (sequence gap) or does not produce the
+    logged digest: nothing was applied, and the store must be resynchronized."""
 
 
 @dataclass
@@ -70,10 +76,27 @@ def apply_operations(inventory, operations, progress=None):
     return count
 
 
-def read_changeset(seq):
+def read_changeset(seq, using='default'):
     """The logged operations of change set `seq`, in order."""
-    for chunk in ChangeSetChunk.objects.filter(changeset_id=seq).order_by('index').values_list('data', flat=True):
+    for chunk in (ChangeSetChunk.objects.using(using).filter(changeset_id=seq).order_by('index')
+                  .values_list('data', flat=True)):
         yield from json.loads(chunk)
+
+
+def replay(inventory, seq, operations, digest=None):
+    """Apply logged change set `seq` to the RAM image only (all or nothing)."""
+    inventory.begin(keep_ids=True)
+    try:
+        apply_operations(inventory, operations)
+    except Exception:
+        if not inventory.abort():
+            raise ImageLost(f'change set {seq} could not be replayed nor undone')
+        raise
+    journal = inventory.end()
+    _invalidate(inventory, journal)
+    inventory.seq = seq
+    if digest is not None:
+        inventory.digest = digest
 
 
 def catch_up(inventory, upto=None):
@@ -82,17 +105,8 @@ def catch_up(inventory, upto=None):
     if upto is not None:
         qs = qs.filter(seq__lte=upto)
     applied = 0
-    for seq in qs.values_list('seq', flat=True):
-        inventory.begin(keep_ids=True)
-        try:
-            apply_operations(inventory, read_changeset(seq))
-        except Exception:
-            if not inventory.abort():
-                raise ImageLost(f'change set {seq} could not be replayed nor undone')
-            raise
-        journal = inventory.end()
-        _invalidate(inventory, journal)
-        inventory.seq = seq
+    for seq, digest in qs.values_list('seq', 'digest'):
+        replay(inventory, seq, read_changeset(seq), digest)
         applied += 1
     return applied
 
@@ -113,7 +127,7 @@ class _NoLock:
 
 
 def apply_changeset(*, inventory, origin, operations=None, builder=None, keep_ids=False, progress=None,
-                    ram_lock=None):
+                    ram_lock=None, expect=None, using='default'):
     """Apply one change set to RAM and database atomically; returns AppliedChangeSet.
 
     Either `operations` (ordered ('u'|'d', dict) pairs) or `builder(inventory) -> result dict`
@@ -131,15 +145,17 @@ def apply_changeset(*, inventory, origin, operations=None, builder=None, keep_id
     if operations is not None:
         operations = decode_operations(operations)
     try:
-        with transaction.atomic():
-            state, _ = InventoryState.objects.select_for_update().get_or_create(id=1)
+        with transaction.atomic(using=using):
+            state, _ = InventoryState.objects.using(using).select_for_update().get_or_create(id=1)
             seq = state.seq + 1
+            if expect is not None and expect[0] != seq:
+                raise OutOfSync(f'change set {expect[0]} does not follow this store (at {state.seq})')
             ram_start = time.monotonic()
             with ram_lock():
                 locked_at = time.monotonic()
                 if state.seq != inventory.seq:
                     catch_up(inventory, upto=state.seq)
-                log_writer = _ChangeSetWriter(seq, origin)
+                log_writer = _ChangeSetWriter(seq, origin, state.digest, using)
                 journal = inventory.begin(keep_ids=keep_ids, sink=log_writer.add)
                 result = {}
                 if builder is not None:
@@ -148,12 +164,18 @@ def apply_changeset(*, inventory, origin, operations=None, builder=None, keep_id
                     apply_operations(inventory, operations, progress)
                 ram_done = time.monotonic()
             if journal.num_ops:
-                store.persist(journal)
-                log_writer.close(journal.num_ops)
+                store.persist(journal, using=using)
+                digest = log_writer.close(journal.num_ops)
+                if expect is not None and expect[1] and expect[1] != digest:
+                    raise OutOfSync(f'change set {seq} replayed with digest {digest[:12]}, '
+                                    f'the primary logged {expect[1][:12]}')
                 state.seq = seq
+                state.digest = digest
                 state.updated = timezone.now()
-                state.save()
+                state.save(update_fields=['seq', 'digest', 'updated'])
             else:
+                if expect is not None:
+                    raise OutOfSync(f'change set {expect[0]} changed nothing here')
                 log_writer.discard()
     except BaseException:
         if journal is not None and inventory.journal is journal:
@@ -165,6 +187,7 @@ def apply_changeset(*, inventory, origin, operations=None, builder=None, keep_id
     journal = inventory.end()
     if journal.num_ops:
         inventory.seq = state.seq
+        inventory.digest = state.digest
     _invalidate(inventory, journal)
     elapsed = time.monotonic() - start
     log.info('applied change set %s from %s: %d changes in %.2f s (readers locked out %.2f s after '
@@ -178,15 +201,18 @@ class _ChangeSetWriter:
     """Streams the resolved operations of the change set being applied into the log, in chunks,
     inside the write transaction. Operations are buffered while RAM changes (readers are locked
     out then) and written after; only a huge change set is written as it goes, so that a million
-    changes never sit in memory at once."""
+    changes never sit in memory at once. The chained digest covers every chunk written:
+    sha256(previous digest, chunk 0, chunk 1, ...)."""
     BUFFER = 50000
 
-    def __init__(self, seq, origin):
+    def __init__(self, seq, origin, previous_digest, using='default'):
         self.seq = seq
+        self.using = using
         self.buffer = []
         self.index = 0
-        self.changeset = ChangeSet.objects.create(seq=seq, origin=origin[:255], applied_at=timezone.now(),
-                                                  num_changes=0)
+        self.hash = hashlib.sha256(previous_digest.encode())
+        self.changeset = ChangeSet.objects.using(using).create(
+            seq=seq, origin=origin[:255], applied_at=timezone.now(), num_changes=0)
 
     def add(self, op, data):
         self.buffer.append((op, data))
@@ -194,18 +220,24 @@ class _ChangeSetWriter:
             self._flush()
 
     def _flush(self):
+        chunks = []
         for start in range(0, len(self.buffer), CHUNK):
-            ChangeSetChunk.objects.create(changeset_id=self.seq, index=self.index,
-                                          data=json.dumps(self.buffer[start:start + CHUNK], separators=(',', ':')))
+            data = json.dumps(self.buffer[start:start + CHUNK], separators=(',', ':'))
+            self.hash.update(data.encode())
+            chunks.append(ChangeSetChunk(changeset_id=self.seq, index=self.index, data=data))
             self.index += 1
+        ChangeSetChunk.objects.using(self.using).bulk_create(chunks)
         self.buffer = []
 
     def close(self, num_changes):
         self._flush()
-        ChangeSet.objects.filter(seq=self.seq).update(num_changes=num_changes, applied_at=timezone.now())
+        digest = self.hash.hexdigest()
+        ChangeSet.objects.using(self.using).filter(seq=self.seq).update(
+            num_changes=num_changes, applied_at=timezone.now(), digest=digest)
+        return digest
 
     def discard(self):
-        ChangeSet.objects.filter(seq=self.seq).delete()
+        ChangeSet.objects.using(self.using).filter(seq=self.seq).delete()
 
 
 def apply_request(*, inventory, kind, text, origin, progress=None, ram_lock=None):

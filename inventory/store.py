@@ -8,7 +8,7 @@ import logging
 import time
 from collections import OrderedDict
 
-from django.db import connection
+from django.db import connections
 
 from inventory import models as m
 from inventory.objects import (Block, BlockReplica, Dataset, DatasetReplica, File, Group,
@@ -29,8 +29,9 @@ BATCH = 1000
 
 
 # ------------------------------------------------------------------------------------ cursors
-def _stream(sql, params=()):
+def _stream(sql, params=(), using='default'):
     """Iterate over the rows of a query without buffering the result set client-side."""
+    connection = connections[using]
     if connection.vendor == 'mysql':
         import MySQLdb.cursors
         connection.ensure_connection()
@@ -54,8 +55,8 @@ def _stream(sql, params=()):
                 yield from rows
 
 
-def _scalar(sql):
-    with connection.cursor() as cursor:
+def _scalar(sql, using='default'):
+    with connections[using].cursor() as cursor:
         cursor.execute(sql)
         row = cursor.fetchone()
     return row[0] if row else None
@@ -86,37 +87,53 @@ def _slab(cls, count):
         yield new(cls)
 
 
-def _count(table):
-    return _scalar(f'SELECT COUNT(*) FROM {table}') or 0
+def _count(table, using='default'):
+    return _scalar(f'SELECT COUNT(*) FROM {table}', using) or 0
 
 
-def current_seq():
-    return _scalar(f'SELECT seq FROM {m.InventoryState._meta.db_table} WHERE id = 1') or 0
+def current_seq(using='default'):
+    return _scalar(f'SELECT seq FROM {m.InventoryState._meta.db_table} WHERE id = 1', using) or 0
 
 
-def load(progress=None):
-    """Build the whole RAM image (files excepted) from the database. Returns (inventory, seq)."""
+def load(progress=None, using='default'):
+    """Build the whole RAM image (files excepted) from the database `using`, as of one consistent
+    snapshot (MariaDB) so that writers may go on meanwhile. Returns (inventory, seq)."""
     import gc
+
+    from django.db import transaction
     enabled = gc.isenabled()
     gc.disable()   # millions of new objects and no garbage: collecting meanwhile is a third of the time
     try:
-        return _load(progress)
+        if connections[using].vendor == 'mysql':
+            with transaction.atomic(using=using):   # REPEATABLE READ: one read view for every query
+                return _load(progress, using)
+        return _load(progress, using)
     finally:
         if enabled:
             gc.enable()
 
 
-def _load(progress):
+def _load(progress, using):
+    def stream(sql):
+        return _stream(sql, using=using)
+
+    def scalar(sql):
+        return _scalar(sql, using)
+
+    def count(table):
+        return _count(table, using)
+
     p = _Progress(progress)
     inv = Inventory(with_default_partition=False)
-    seq = current_seq()
+    seq = current_seq(using)
+    inv.digest = scalar(f'SELECT digest FROM {m.InventoryState._meta.db_table} WHERE id = 1') or ''
     sv_cache = {}
     stamps = {}
     stamp = stamps.setdefault
 
     partitions_by_id = {}
     subs = {}
-    for pid, name, condition, subpartitions in _stream(
+    for pid, name, condition, subpartitions in stream(
             f'SELECT id, name, condition_text, subpartitions FROM {T["partition"]} ORDER BY id'):
         cond = OWNED if condition == OWNED.text else (Condition(condition, lambda br: False) if condition else None)
         part = Partition(name, cond, id=pid)
@@ -133,14 +150,14 @@ def _load(progress):
     p.step('partitions', len(inv.partitions))
 
     groups_by_id = {None: inv.null_group}
-    for gid, name, olevel in _stream(f'SELECT id, name, olevel FROM {T["group"]}'):
+    for gid, name, olevel in stream(f'SELECT id, name, olevel FROM {T["group"]}'):
         g = Group(name, OwnershipLevel(olevel), id=gid)
         inv.groups[name] = g
         groups_by_id[gid] = g
     p.step('groups', len(inv.groups))
 
     sites_by_id = {}
-    for sid, name, host, stype, backend, status, mapping, proxy in _stream(
+    for sid, name, host, stype, backend, status, mapping, proxy in stream(
             f'SELECT id, name, host, storage_type, backend, status, filename_mapping, x509proxy FROM {T["site"]}'):
         site = Site(name, host, StorageType(stype), backend, SiteStatus(status),
                     {k: [[tuple(s) for s in c] for c in v] for k, v in json.loads(mapping or '{}').items()},
@@ -149,7 +166,7 @@ def _load(progress):
             site.partitions[part] = SitePartition(site, part)
         inv.sites[name] = site
         sites_by_id[sid] = site
-    for site_id, partition_id, quota in _stream(f'SELECT site_id, partition_id, quota FROM {T["quota"]}'):
+    for site_id, partition_id, quota in stream(f'SELECT site_id, partition_id, quota FROM {T["quota"]}'):
         site = sites_by_id.get(site_id)
         part = partitions_by_id.get(partition_id)
         if site is not None and part is not None:
@@ -159,13 +176,13 @@ def _load(progress):
     # What a full pass reads (block sizes, the own state of incomplete replicas) is made first,
     # while the allocator has few holes: these objects then sit together on their own pages.
     empty = ()
-    sizes = [size for size, in _stream(f'SELECT size FROM {T["block"]} ORDER BY id')]
+    sizes = [size for size, in stream(f'SELECT size FROM {T["block"]} ORDER BY id')]
     incomplete = {}
-    for block_id, site_id, file_id in _stream(
+    for block_id, site_id, file_id in stream(
             f'SELECT block_id, site_id, file_id FROM {T["brf"]} ORDER BY block_id, site_id, file_id'):
         incomplete.setdefault((block_id, site_id), []).append(file_id)
     states = {}
-    for block_id, site_id, group_id, custodial, size in _stream(
+    for block_id, site_id, group_id, custodial, size in stream(
             f'SELECT block_id, site_id, group_id, is_custodial, size FROM {T["block_replica"]} WHERE is_complete = 0'):
         key = (block_id, site_id)
         states[key] = (groups_by_id[group_id], bool(custodial), size or 0, tuple(incomplete.pop(key, empty)))
@@ -174,10 +191,10 @@ def _load(progress):
     datasets_by_id = {}
     statuses = {s.value: s for s in DatasetStatus}
     types = {t.value: t for t in DataType}
-    num_datasets = _count(T['dataset'])
+    num_datasets = count(T['dataset'])
     new_dataset = _slab(Dataset, num_datasets).__next__
     new_list = _slab(list, num_datasets).__next__
-    for did, name, status, dtype, sv, last_update, is_open in _stream(
+    for did, name, status, dtype, sv, last_update, is_open in stream(
             f'SELECT id, name, status, data_type, software_version, last_update, is_open FROM {T["dataset"]}'):
         d = new_dataset()
         d._name = name
@@ -200,7 +217,7 @@ def _load(progress):
     new_block = _slab(Block, len(sizes)).__next__
     sizes = iter(sizes)
     block_states = {}
-    for bid, dataset_id, name, size, num_files, is_open, last_update in _stream(
+    for bid, dataset_id, name, size, num_files, is_open, last_update in stream(
             f'SELECT id, dataset_id, name, size, num_files, is_open, last_update FROM {T["block"]} ORDER BY id'):
         dataset = datasets_by_id[dataset_id]
         b = new_block()
@@ -217,10 +234,10 @@ def _load(progress):
 
     del new_block, sizes, block_states
     num_dr = 0
-    num_drs = _count(T['dataset_replica'])
+    num_drs = count(T['dataset_replica'])
     new_dr = _slab(DatasetReplica, num_drs).__next__
     new_list = _slab(list, num_drs).__next__
-    for dataset_id, site_id, growing, group_id in _stream(
+    for dataset_id, site_id, growing, group_id in stream(
             f'SELECT dataset_id, site_id, growing, group_id FROM {T["dataset_replica"]}'):
         dataset = datasets_by_id[dataset_id]
         site = sites_by_id[site_id]
@@ -239,8 +256,8 @@ def _load(progress):
 
     num_br = 0
     del new_dr, new_list
-    new_br = _slab(BlockReplica, _count(T['block_replica'])).__next__
-    for block_id, site_id, group_id, custodial, complete, size, last_update in _stream(
+    new_br = _slab(BlockReplica, count(T['block_replica'])).__next__
+    for block_id, site_id, group_id, custodial, complete, size, last_update in stream(
             f'SELECT block_id, site_id, group_id, is_custodial, is_complete, size, last_update FROM {T["block_replica"]}'):
         block = blocks_by_id[block_id]
         site = sites_by_id[site_id]
@@ -265,13 +282,13 @@ def _load(progress):
 
     inv.next_ids = {
         'dataset': max(datasets_by_id, default=0) + 1,
-        'block': (_scalar(f'SELECT MAX(id) FROM {T["block"]}') or 0) + 1,
+        'block': (scalar(f'SELECT MAX(id) FROM {T["block"]}') or 0) + 1,
         'site': max(sites_by_id, default=0) + 1,
         'group': max((g for g in groups_by_id if g is not None), default=0) + 1,
         'partition': max(partitions_by_id, default=0) + 1,
-        'file': (_scalar(f'SELECT MAX(id) FROM {T["file"]}') or 0) + 1,
+        'file': (scalar(f'SELECT MAX(id) FROM {T["file"]}') or 0) + 1,
     }
-    inv.files = FileCatalog()
+    inv.files = FileCatalog(using=using)
     Block.file_source = inv.files
     return inv, seq
 
@@ -285,9 +302,10 @@ def _decode_version(text):
 class FileCatalog:
     """File lookups in the database, with a bounded cache of block file lists (files are not in RAM)."""
 
-    def __init__(self, max_blocks=None):
+    def __init__(self, max_blocks=None, using='default'):
         from django.conf import settings
         self.max_blocks = max_blocks or settings.DYNAMO_FILE_CACHE_BLOCKS
+        self.using = using
         self._cache = OrderedDict()
 
     def get_files(self, block):
@@ -298,7 +316,7 @@ class FileCatalog:
         files = frozenset(
             File(lfn, block, size, _decode_checksum(checksum), id=fid)
             for fid, lfn, size, checksum in _stream(
-                f'SELECT id, name, size, checksum FROM {T["file"]} WHERE block_id = %s', (block.id,)))
+                f'SELECT id, name, size, checksum FROM {T["file"]} WHERE block_id = %s', (block.id,), self.using))
         self._cache[block.id] = files
         if len(self._cache) > self.max_blocks:
             self._cache.popitem(last=False)
@@ -321,7 +339,7 @@ class FileCatalog:
             for fid, lfn, size, checksum, block_name, dataset_name in _stream(
                     f'SELECT f.id, f.name, f.size, f.checksum, b.name, d.name FROM {T["file"]} f '
                     f'JOIN {T["block"]} b ON b.id = f.block_id JOIN {T["dataset"]} d ON d.id = b.dataset_id '
-                    f'WHERE f.name IN ({marks})', chunk):
+                    f'WHERE f.name IN ({marks})', chunk, self.using):
                 found[lfn] = File(lfn, f'{dataset_name}#{block_name}', size, _decode_checksum(checksum), id=fid)
         return found
 
@@ -337,7 +355,7 @@ def _upsert(cursor, table, columns, keys, rows):
     cols = ', '.join(columns)
     marks = ', '.join(['%s'] * len(columns))
     others = [c for c in columns if c not in keys]
-    if connection.vendor == 'mysql':
+    if cursor.db.vendor == 'mysql':
         tail = ' ON DUPLICATE KEY UPDATE ' + ', '.join(f'{c} = VALUES({c})' for c in others)
     else:
         tail = f' ON CONFLICT ({", ".join(keys)}) DO UPDATE SET ' + ', '.join(f'{c} = excluded.{c}' for c in others)
@@ -376,7 +394,7 @@ def _delete(cursor, table, keys, values):
         cursor.execute(sql, params)
 
 
-def persist(journal):
+def persist(journal, using='default'):
     """Write the net effect of one applied change set. Must run inside the caller's transaction."""
     by_type = {}
     for obj in journal.removed.values():
@@ -391,7 +409,7 @@ def persist(journal):
         return by_type.get(('u', cls), [])
 
     touched_blocks = set()
-    with connection.cursor() as c:
+    with connections[using].cursor() as c:
         # ---- deletes, children first
         removed_br = [(br.block.id, br.site.id) for br in gone(BlockReplica)]
         # file lists: rows exist only for incomplete replicas; rewrite only the lists that changed

@@ -5,6 +5,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from dynamo_site.config import split_list
+from execution.cluster import cluster_db
 from webmodules.base import ANONYMOUS, AuthorizationError, User
 from webmodules.models import Identity, RoleGrant
 
@@ -54,16 +55,17 @@ def dn_of_request(request):
 def caller_for_dn(dn):
     if not dn:
         return ANONYMOUS
-    identity = Identity.objects.select_related('user').filter(dn=dn).first()
+    db = cluster_db()
+    identity = Identity.objects.using(db).select_related('user').filter(dn=dn).first()
     if identity is None:
         # retry without trailing components (proxy certificates append /CN=proxy...)
         parts = dn.split('/')
         while identity is None and len(parts) > 2:
             parts.pop()
-            identity = Identity.objects.select_related('user').filter(dn='/'.join(parts)).first()
+            identity = Identity.objects.using(db).select_related('user').filter(dn='/'.join(parts)).first()
     if identity is None or not identity.user.is_active:
         raise AuthorizationError(f'unknown user: no account for the certificate {dn}')
-    grants = RoleGrant.objects.filter(user=identity.user).values_list('role', 'target')
+    grants = RoleGrant.objects.using(db).filter(user=identity.user).values_list('role', 'target')
     return User(identity.user.username, dn, identity.user.id, [(r, t or None) for r, t in grants])
 
 
@@ -74,31 +76,33 @@ def caller_of_request(request):
 # ------------------------------------------------------------------------ management
 def user_grant(*, username, dn=None, role=None, target=None):
     """Create the user if needed, record the DN, grant the role; returns the user."""
-    with transaction.atomic():
-        user, _ = get_user_model().objects.get_or_create(username=username)
+    db = cluster_db()
+    with transaction.atomic(using=db):
+        user, _ = get_user_model().objects.using(db).get_or_create(username=username)
         if dn:
             dn = normalize_dn(dn)
-            existing = Identity.objects.filter(dn=dn).exclude(user=user).first()
+            existing = Identity.objects.using(db).filter(dn=dn).exclude(user=user).first()
             if existing is not None:
                 raise ValueError(f'the DN {dn} already belongs to {existing.user.username}')
-            Identity.objects.get_or_create(user=user, dn=dn)
+            Identity.objects.using(db).get_or_create(user=user, dn=dn)
         if role:
-            RoleGrant.objects.get_or_create(user=user, role=role, target=target or '')
+            RoleGrant.objects.using(db).get_or_create(user=user, role=role, target=target or '')
     return user
 
 
 def user_revoke(*, username, role=None, target=None, dn=None):
-    qs_user = get_user_model().objects.filter(username=username)
+    db = cluster_db()
+    qs_user = get_user_model().objects.using(db).filter(username=username)
     if not qs_user.exists():
         raise ValueError(f'no user {username}')
     count = 0
     if role:
-        grants = RoleGrant.objects.filter(user__username=username, role=role)
+        grants = RoleGrant.objects.using(db).filter(user__username=username, role=role)
         if target is not None:
             grants = grants.filter(target=target or '')
         count += grants.delete()[0]
     if dn:
-        count += Identity.objects.filter(user__username=username, dn=normalize_dn(dn)).delete()[0]
+        count += Identity.objects.using(db).filter(user__username=username, dn=normalize_dn(dn)).delete()[0]
     if not role and not dn:
         count += qs_user.delete()[0]
     return count
@@ -106,7 +110,7 @@ def user_revoke(*, username, role=None, target=None, dn=None):
 
 def user_list():
     rows = []
-    for user in get_user_model().objects.order_by('username').prefetch_related('identities', 'role_grants'):
+    for user in get_user_model().objects.using(cluster_db()).order_by('username').prefetch_related('identities', 'role_grants'):
         rows.append((user.username, [i.dn for i in user.identities.all()],
                      [(g.role, g.target or None) for g in user.role_grants.all()]))
     return rows

@@ -26,6 +26,7 @@ class Inventory:
         self.groups = {None: self.null_group}
         self.next_ids = dict.fromkeys(ID_KINDS, 1)
         self.seq = 0                 # last change set applied to this image
+        self.digest = ''             # chained digest of the change-set log up to seq
         self.version = 0             # bumped when a change set begins and ends: memoized answers check it
         self.journal = None
         self.files = None            # file catalog: find(lfn) -> File or None, get_files(block)

@@ -116,9 +116,10 @@ class Submit(WebModule):
             raise IllFormedRequest('timeout', timeout, 'hours') from None
         if RUNTIME.server_id is None:
             raise InvalidRequest('this process runs no application server')
+        from execution.cluster import cluster_db
         from execution.models import Server
-        server = Server.objects.get(id=RUNTIME.server_id)
-        user = get_user_model().objects.get(id=caller.id)
+        server = Server.objects.using(cluster_db()).get(id=RUNTIME.server_id)
+        user = get_user_model().objects.get_or_create(username=caller.name)[0]   # this server's own account
         app = services.application_create(user=user, server_id=server.id, hostname=server.hostname,
                                           script=script.encode(), title=str(params.get('title') or 'DynamoExecutable'),
                                           script_path='(web)', args=str(params.get('args') or ''),

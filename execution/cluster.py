@@ -1,0 +1,296 @@
+"""Horizontal scaling: a secondary server follows the primary's change-set log in real time.
+
+Servers talk only through MySQL tables (docs/scaling.md). The primary's database (`primary` alias,
+from `[server] master_conf`) holds the cluster's change-set log, its write queue, the executable
+authorizations and the server table. A secondary loads its own image (from its local store when
+that is still on the primary's history, else from a copy of the primary's store, or straight from
+the primary's store when it keeps no local one) and then replays every change set in sequence
+order, checking each against the primary's chained digest.
+"""
+import logging
+import time
+
+from django.conf import settings
+from django.db import connections, transaction
+from django.utils import timezone
+
+from inventory import services as inventory_services
+from inventory import store
+from inventory.models import ChangeSet, InventoryState
+
+log = logging.getLogger('dynamo.cluster')
+
+PRIMARY = 'primary'
+
+
+def is_secondary():
+    return getattr(settings, 'DYNAMO_MASTER', None) is not None
+
+
+def cluster_db():
+    """The database alias that holds the cluster's coordination tables (queue, servers, log)."""
+    return PRIMARY if is_secondary() else 'default'
+
+
+def describe_primary():
+    db = settings.DATABASES.get(PRIMARY, settings.DATABASES['default'])
+    return f'{db.get("HOST") or "localhost"}:{db.get("PORT") or 3306}/{db["NAME"]}'
+
+
+def primary_state():
+    """(seq, digest) of the primary's store."""
+    row = InventoryState.objects.using(PRIMARY).filter(id=1).values_list('seq', 'digest').first()
+    return row or (0, '')
+
+
+def local_state():
+    row = InventoryState.objects.filter(id=1).values_list('seq', 'digest').first()
+    return row or (0, '')
+
+
+def wait_for_primary(stop_event, say):
+    """Block until the primary's database answers and a live primary is registered in it.
+    `say(text)` reports what is being waited for (every 5 s at most). False if stopped meanwhile."""
+    from execution.models import Server, ServerState
+    last = ''
+    last_said = 0.
+    while not stop_event.is_set():
+        try:
+            connections[PRIMARY].close_if_unusable_or_obsolete()
+            cutoff = timezone.now() - timezone.timedelta(seconds=settings.DYNAMO_HEARTBEAT_TIMEOUT)
+            live = Server.objects.using(PRIMARY).filter(role='primary', state=ServerState.ONLINE,
+                                                        heartbeat__gte=cutoff).exists()
+            if live:
+                return True
+            reason = f'waiting for the primary server: none is online in {describe_primary()} (start the primary first)'
+        except Exception as exc:   # noqa: BLE001 - any driver error: the primary's database is not there yet
+            connections[PRIMARY].close()
+            reason = f'waiting for the primary database {describe_primary()}: {str(exc).splitlines()[0][:200]}'
+        if reason != last or time.monotonic() - last_said > 5:
+            say(reason)
+            last, last_said = reason, time.monotonic()
+        stop_event.wait(1.0)
+    return False
+
+
+# ------------------------------------------------------------------------------ joining
+def local_store_usable():
+    """True when the local store is on the primary's history and the primary still logs every
+    change set after it (then loading it and replaying is enough)."""
+    seq, digest = local_state()
+    primary_seq, _ = primary_state()
+    if seq > primary_seq:
+        return False
+    if seq == 0:
+        return _store_empty('default') and (primary_seq == 0 or ChangeSet.objects.using(PRIMARY).filter(seq=1).exists())
+    logged = ChangeSet.objects.using(PRIMARY).filter(seq=seq).values_list('digest', flat=True).first()
+    if logged is None or logged != digest:
+        return False
+    return ChangeSet.objects.using(PRIMARY).filter(seq__gt=seq).count() == primary_seq - seq
+
+
+def _store_empty(using):
+    from inventory.models import Dataset, Site
+    return not Site.objects.using(using).exists() and not Dataset.objects.using(using).exists()
+
+
+def _inventory_models():
+    from inventory import models as m
+    return [m.Partition, m.Site, m.Quota, m.Group, m.Dataset, m.Block, m.File, m.DatasetReplica,
+            m.BlockReplica, m.BlockReplicaFile]
+
+
+def copy_store(progress=None, batch=5000):
+    """Replace the local store by the primary's, read under one consistent snapshot (writers on the
+    primary go on meanwhile). Returns the (seq, digest) copied. The local state row says "copying"
+    until the end, so that an interrupted copy is never taken for a usable store."""
+    from MySQLdb.cursors import SSCursor
+    src = connections[PRIMARY]
+    dst = connections['default']
+    copied = {}
+    start = time.monotonic()
+    InventoryState.objects.update_or_create(id=1, defaults={'seq': -1, 'digest': 'copying'})
+    with transaction.atomic(using=PRIMARY):
+        src.ensure_connection()
+        dst.ensure_connection()
+        literal = dst.connection.literal
+        raw = src.connection.cursor(SSCursor)
+        try:
+            raw.execute('SELECT seq, digest FROM dyn_inventory_state WHERE id = 1')   # opens the read view
+            row = raw.fetchone()
+            seq, digest = row if row else (0, '')
+            with dst.cursor() as out:
+                out.execute('SET SESSION foreign_key_checks = 0, unique_checks = 0')
+                try:
+                    for model in _inventory_models() + [ChangeSet]:
+                        out.execute(f'TRUNCATE TABLE {model._meta.db_table}')
+                    for model in _inventory_models():
+                        table = model._meta.db_table
+                        columns = ', '.join(f.column for f in model._meta.concrete_fields)
+                        raw.execute(f'SELECT {columns} FROM {table}')
+                        count = 0
+                        while True:
+                            rows = raw.fetchmany(batch)
+                            if not rows:
+                                break
+                            values = b','.join(literal(tuple(r)) for r in rows).decode('utf-8')
+                            out.execute(f'INSERT INTO {table} ({columns}) VALUES {values}'.replace('%', '%%'))
+                            count += len(rows)
+                            if progress:
+                                progress(table, count)
+                        copied[table] = count
+                        log.info('copied %d rows of %s from the primary (%.1f s)', count, table,
+                                 time.monotonic() - start, extra={'table': table, 'rows': count})
+                finally:
+                    out.execute('SET SESSION foreign_key_checks = 1, unique_checks = 1')
+        finally:
+            raw.close()
+    InventoryState.objects.filter(id=1).update(seq=seq, digest=digest, updated=timezone.now())
+    log.info('copied the primary\'s store at change set %d: %d rows in %.1f s', seq, sum(copied.values()),
+             time.monotonic() - start)
+    return seq, digest
+
+
+def load_image(say):
+    """The secondary's RAM image, ready to follow the primary: (inventory, using) where `using` is
+    the database the image persists to (None: no local store, RAM only)."""
+    def progress(what, count, elapsed):
+        say(f'loading: {count} {what} ({elapsed:.0f} s)')
+    if not settings.DYNAMO_LOCAL_STORE:
+        say(f'loading the inventory from the primary {describe_primary()} (no local store)')
+        inventory, seq = store.load(progress=progress, using=PRIMARY)
+        inventory.seq = seq
+        return inventory
+    if local_store_usable():
+        say('loading the local store (it is on the primary\'s history)')
+    else:
+        say(f'copying the primary\'s store from {describe_primary()}')
+        copy_store(progress=lambda table, n: say(f'copying: {n} rows of {table}') if n % 100000 == 0 else None)
+    inventory, seq = store.load(progress=progress)
+    inventory.seq = seq
+    return inventory
+
+
+# ------------------------------------------------------------------------------ following
+class Follower:
+    """Applies the primary's change sets to this server's image (and local store), in order."""
+
+    def __init__(self, runtime):
+        self.runtime = runtime
+        self.local = settings.DYNAMO_LOCAL_STORE
+        self.primary_seq = 0
+        self.last_applied_at = None     # when the last replayed change set was committed on the primary
+        self.last_replay = None         # wall time of the last replay here
+
+    def lag(self):
+        inventory = self.runtime.inventory
+        seconds = 0.
+        if inventory is not None and self.primary_seq > inventory.seq:
+            pending = ChangeSet.objects.using(PRIMARY).filter(seq=inventory.seq + 1).values_list(
+                'applied_at', flat=True).first()
+            if pending is not None:
+                seconds = max(0., (timezone.now() - pending).total_seconds())
+        return {'changesets': max(0, self.primary_seq - (inventory.seq if inventory else 0)), 'seconds': round(seconds, 3)}
+
+    def catch_up(self, inventory):
+        """Replay everything the primary committed into a freshly loaded (not yet served) image."""
+        total = 0
+        while True:
+            applied = self.step(inventory=inventory)
+            if not applied:
+                return total
+            total += applied
+
+    def step(self, limit=50, inventory=None):
+        """Replay what the primary committed since; returns the number of change sets applied.
+        Raises OutOfSync when this image cannot follow (the caller resynchronizes)."""
+        inventory = inventory or self.runtime.inventory
+        self.primary_seq = store.current_seq(PRIMARY)
+        if self.primary_seq <= inventory.seq:
+            if self.primary_seq < inventory.seq:
+                raise inventory_services.OutOfSync(
+                    f'this image is at change set {inventory.seq}, ahead of the primary ({self.primary_seq})')
+            return 0
+        sets = list(ChangeSet.objects.using(PRIMARY).filter(seq__gt=inventory.seq).order_by('seq')
+                    .values_list('seq', 'origin', 'digest', 'applied_at')[:limit])
+        applied = 0
+        for seq, origin, digest, applied_at in sets:
+            if seq != inventory.seq + 1:
+                raise inventory_services.OutOfSync(f'change set {inventory.seq + 1} is missing from the primary\'s log')
+            operations = list(inventory_services.read_changeset(seq, using=PRIMARY))
+            try:
+                if self.local:
+                    inventory_services.apply_changeset(
+                        inventory=inventory, origin=origin, operations=operations, keep_ids=True,
+                        expect=(seq, digest), ram_lock=self.runtime.lock.write)
+                else:
+                    with self.runtime.lock.write():
+                        inventory_services.replay(inventory, seq, operations, digest)
+            except inventory_services.OutOfSync:
+                raise
+            except inventory_services.ImageLost:
+                raise
+            except Exception as exc:
+                raise inventory_services.OutOfSync(f'change set {seq} could not be replayed: {exc}') from exc
+            inventory.digest = digest
+            self.last_applied_at = applied_at
+            self.last_replay = time.time()
+            applied += 1
+        return applied
+
+
+# ------------------------------------------------------------------------------ writes on a secondary
+def forward_write(runtime, job):
+    """Run a web write on this (secondary) image without keeping it: its changes, collected in
+    order, become a change request on the primary. The web thread then waits for the primary to
+    apply it and for this image to replay it (see runtime.submit_write)."""
+    import json
+
+    from execution import services
+    from execution.models import RequestKind
+    operations = []
+    value = None
+    try:
+        with runtime.lock.write():
+            inventory = runtime.inventory
+            journal = inventory.begin(sink=lambda op, data: operations.append([op, data]))
+            journal.portable_files = True
+            try:
+                value = job.fn(inventory)
+            finally:
+                if not inventory.abort():
+                    raise inventory_services.ImageLost('a forwarded web write could not be undone here')
+        if operations:
+            request = services.request_submit(kind=RequestKind.CHANGES, origin=job.origin,
+                                              payload=json.dumps(operations, separators=(',', ':')))
+            job.forward = request.id
+        job.result = (value, None)
+    except inventory_services.ImageLost as exc:
+        job.error = exc
+        job.done.set()
+        raise
+    except BaseException as exc:   # reported to the web caller; nothing was sent
+        job.error = exc
+    job.done.set()
+
+
+def wait_forwarded(runtime, request_id, timeout):
+    """Wait for a forwarded write: applied on the primary, then replayed here. Returns an
+    AppliedChangeSet; raises ObjectError if the primary refused it (nothing changed then)."""
+    from execution import services
+    from execution.models import RequestState
+    from inventory.objects import ObjectError
+    deadline = time.monotonic() + timeout
+    request = services.request_wait(request_id=request_id, timeout=timeout)
+    if request.state == RequestState.FAILED:
+        raise ObjectError(request.message)
+    if request.state != RequestState.APPLIED:
+        from execution.runtime import WriterUnavailable
+        raise WriterUnavailable(f'the primary has not applied request {request_id} yet (it is {request.state}); '
+                                'it may still be applied')
+    while request.seq and runtime.inventory.seq < request.seq and time.monotonic() < deadline:
+        time.sleep(0.005)
+    import json
+    result = json.loads(request.result or '{}')
+    return inventory_services.AppliedChangeSet(request.seq or 0, result.get('num_changes', 0),
+                                               result.get('elapsed', 0.), result)

@@ -1,0 +1,291 @@
+"""Horizontal scaling, end to end: real `runserver_dynamo` processes, each on its own MariaDB
+database, a secondary configured only by `master_conf`; answers read over HTTP."""
+import json
+import textwrap
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from tests.conftest import ServerProcess, manage
+
+pytestmark = [pytest.mark.mariadb, pytest.mark.e2e]
+
+DOC = {
+    'site': [{'name': 'T2_US_MIT'}, {'name': 'T1_US_FNAL_Disk'}],
+    'group': [{'name': 'AnalysisOps'}],
+    'dataset': [{'name': '/A/B/RAW', 'status': 'valid', 'blocks': [
+        {'name': 'b1', 'files': [{'name': '/store/a/b/1.root', 'size': 10}]}]}],
+    'datasetreplica': [{'dataset': '/A/B/RAW', 'site': 'T2_US_MIT', 'group': 'AnalysisOps'}],
+}
+
+WRITE_APP = '''
+    import sys
+    from dynamo.core.executable import inventory
+    from dynamo.dataformat import Dataset
+    inventory.update(Dataset(sys.argv[1], status='valid'))
+    print('added', sys.argv[1])
+'''
+
+
+class Cluster:
+    """Fresh databases (schema copied from the test database) and the servers running on them."""
+
+    def __init__(self, tmp_path):
+        from django.db import connection
+        self.tmp_path = tmp_path
+        self.settings = connection.settings_dict
+        self.template = self.settings['NAME']
+        self.databases = []
+        self.servers = []
+
+    def _root(self):
+        import MySQLdb
+        s = self.settings
+        return MySQLdb.connect(host=s['HOST'], port=int(s['PORT']), user=s['USER'], passwd=s['PASSWORD'],
+                               charset='utf8mb4', autocommit=True)
+
+    def database(self, name):
+        """A new database with the test database's tables and their rows (migrations, Default partition)."""
+        full = f'{self.template}_{name}'
+        conn = self._root()
+        try:
+            c = conn.cursor()
+            c.execute(f'DROP DATABASE IF EXISTS `{full}`')
+            c.execute(f'CREATE DATABASE `{full}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin')
+            c.execute('SELECT table_name FROM information_schema.tables WHERE table_schema = %s', (self.template,))
+            for (table,) in c.fetchall():
+                c.execute(f'CREATE TABLE `{full}`.`{table}` LIKE `{self.template}`.`{table}`')
+                c.execute(f'INSERT INTO `{full}`.`{table}` SELECT * FROM `{self.template}`.`{table}`')
+        finally:
+            conn.close()
+        self.databases.append(full)
+        return full
+
+    def url(self, database):
+        s = self.settings
+        password = f':{s["PASSWORD"]}' if s['PASSWORD'] else ''
+        return f'mysql://{s["USER"]}{password}@{s["HOST"]}:{s["PORT"]}/{database}'
+
+    def master_conf(self, database):
+        s = self.settings
+        conf = {'host': s['HOST'], 'port': int(s['PORT']), 'user': s['USER'], 'db': database}
+        if s['PASSWORD']:
+            conf['password'] = s['PASSWORD']
+        return json.dumps(conf)
+
+    def env(self, database, primary=None, **extra):
+        name = database.rsplit('_', 1)[-1]
+        env = {'DYNAMO_DB_URL': self.url(database), 'DYNAMO_APP_SOCKET': str(self.tmp_path / f'{name}.sock'),
+               'DYNAMO_WORK_DIR': str(self.tmp_path / f'work-{name}'), 'DYNAMO_WEB_DN_HEADER': 'X-DN',
+               'DYNAMO_MASTER_CONF': self.master_conf(primary) if primary else ''}
+        env.update(extra)
+        return env
+
+    def start(self, database, primary=None, wait=True, **extra):
+        server = ServerProcess(self.tmp_path, env=self.env(database, primary, **extra))
+        server.database = database
+        server.primary = primary
+        self.servers.append(server)
+        if wait:
+            self.wait_online(server)
+        return server
+
+    @staticmethod
+    def wait_online(server, timeout=60):
+        server.wait_online(timeout=timeout)
+        assert wait_for(lambda: status(server)['state'] == 'online', 10), server.log()
+        return server
+
+    def manage(self, server, *args, **kwargs):
+        return manage(*args, env=self.env(server.database, server.primary), **kwargs)
+
+    def close(self):
+        for server in self.servers:
+            server.stop()
+        conn = self._root()
+        try:
+            for name in self.databases:
+                conn.cursor().execute(f'DROP DATABASE IF EXISTS `{name}`')
+        finally:
+            conn.close()
+
+
+@pytest.fixture
+def cluster(transactional_db, tmp_path):
+    c = Cluster(tmp_path)
+    yield c
+    c.close()
+
+
+def status(server):
+    code, body = server.get('/data/server/status')
+    assert code == 200, body
+    return body['data']
+
+
+def datasets(server, pattern='*'):
+    code, body = server.get(f'/data/inventory/datasets?dataset={pattern}')
+    assert code == 200, body
+    return sorted(d['name'] for d in body['data'])
+
+
+def wait_for(predicate, timeout, step=0.02):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(step)
+
+
+def post(server, path, body, dn):
+    request = urllib.request.Request(server.url + path, data=json.dumps(body).encode(), method='POST',
+                                     headers={'Content-Type': 'application/json', 'X-DN': dn})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b'null')
+
+
+def inject(cluster, server, doc):
+    path = cluster.tmp_path / 'doc.json'
+    path.write_text(json.dumps(doc))
+    r = cluster.manage(server, 'dynamo_inject', str(path))
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def write_app(cluster, server, dataset, title='add-dataset'):
+    """Authorize (cluster-wide) and run a write application on `server`; returns the client's output."""
+    path = cluster.tmp_path / 'add_dataset.py'
+    path.write_text(textwrap.dedent(WRITE_APP))
+    r = cluster.manage(server, 'exec_auth', '--executable', str(path), '--title', title)
+    assert r.returncode == 0, r.stderr
+    r = cluster.manage(server, 'dynamo', f'{path} {dataset}', '--write-request', '--title', title)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return r.stdout
+
+
+def test_secondary_follows_the_primary_in_real_time(cluster):
+    a, b = cluster.database('a'), cluster.database('b')
+    primary = cluster.start(a)
+    inject(cluster, primary, DOC)
+    secondary = cluster.start(b, primary=a)
+    assert datasets(secondary) == ['/A/B/RAW']
+    me = status(secondary)
+    assert me['role'] == 'secondary' and me['state'] == 'online'
+    assert me['seq'] == status(primary)['seq'] == 1
+    assert me['digest'] == status(primary)['digest'] and len(me['digest']) == 64
+    assert {p['role'] for p in me['peers']} == {'primary', 'secondary'}
+
+    # a write application on the primary is on the secondary's /data within 1 s
+    out = write_app(cluster, primary, '/New/On/PRIMARY')
+    assert 'added /New/On/PRIMARY' in out
+    applied = time.monotonic()
+    assert wait_for(lambda: '/New/On/PRIMARY' in datasets(secondary), 1.0), 'not propagated within 1 s'
+    assert time.monotonic() - applied < 1.0
+    assert wait_for(lambda: status(secondary)['digest'] == status(primary)['digest'], 2)
+    assert status(secondary)['lag'] == {'changesets': 0, 'seconds': 0.0}
+
+
+def test_writes_submitted_to_a_secondary_reach_the_primary(cluster):
+    a, b = cluster.database('a'), cluster.database('b')
+    primary = cluster.start(a)
+    inject(cluster, primary, DOC)
+    secondary = cluster.start(b, primary=a)
+
+    # users and roles are the cluster's (kept in the primary's database): granted through the secondary
+    r = cluster.manage(secondary, 'user_auth', '--user', 'op', '--dn', '/CN=op', '--role', 'admin',
+                       '--target', 'inventory')
+    assert r.returncode == 0, r.stderr
+    code, body = post(secondary, '/data/inventory/inject', {'dataset': [{'name': '/Web/On/SECONDARY'}]}, '/CN=op')
+    assert code == 200, body
+    assert body['data']['datasets'] == 1
+    # the answer comes once the change set is in this server's image ...
+    assert '/Web/On/SECONDARY' in datasets(secondary)
+    # ... and the primary applied it
+    assert '/Web/On/SECONDARY' in datasets(primary)
+    code, body = post(secondary, '/data/inventory/inject',
+                      {'dataset': [{'name': '/Bad/Status/RAW', 'status': 'nonsense'}]}, '/CN=op')
+    assert code == 400 and 'nonsense' in body['message'], body
+    assert '/Bad/Status/RAW' not in datasets(primary)
+
+    # a write application on the secondary is applied by the primary, once, and comes back
+    out = write_app(cluster, secondary, '/App/On/SECONDARY')
+    assert 'added /App/On/SECONDARY' in out
+    assert '/App/On/SECONDARY' in datasets(primary)
+    assert wait_for(lambda: '/App/On/SECONDARY' in datasets(secondary), 1.0)
+    assert status(primary)['seq'] == 3
+
+    # read-only applications run on the secondary, from its own image
+    script = cluster.tmp_path / 'count.py'
+    script.write_text('from dynamo.core.executable import inventory, read_only\n'
+                      'print("read_only", read_only, len(inventory.datasets))\n')
+    r = cluster.manage(secondary, 'dynamo', str(script))
+    assert r.returncode == 0, r.stderr
+    assert 'read_only True 3' in r.stdout
+    assert wait_for(lambda: status(secondary)['digest'] == status(primary)['digest'], 2)
+
+
+def test_secondary_waits_for_its_primary_and_says_so(cluster):
+    a, b = cluster.database('a'), cluster.database('b')
+    secondary = cluster.start(b, primary=a, wait=False)
+    assert wait_for(lambda: 'waiting for the primary server' in secondary.log(), 10), secondary.log()
+    assert secondary.proc.poll() is None
+    primary = cluster.start(a)
+    inject(cluster, primary, DOC)
+    cluster.wait_online(secondary, timeout=30)
+    assert wait_for(lambda: datasets(secondary) == ['/A/B/RAW'], 2)
+
+
+def test_late_secondaries_catch_up_with_or_without_local_store(cluster):
+    a, b, c = cluster.database('a'), cluster.database('b'), cluster.database('c')
+    primary = cluster.start(a)
+    inject(cluster, primary, DOC)
+    write_app(cluster, primary, '/Before/The/SECONDARIES')
+    # no local persistency: loads from the primary's store, read-only, and follows in RAM
+    memory_only = cluster.start(c, primary=a, DYNAMO_LOCAL_STORE='0')
+    assert datasets(memory_only) == ['/A/B/RAW', '/Before/The/SECONDARIES']
+    # a local store that is not on the primary's history (here: a foreign digest) is replaced by a copy
+    import MySQLdb
+    s = cluster.settings
+    conn = MySQLdb.connect(host=s['HOST'], port=int(s['PORT']), user=s['USER'], passwd=s['PASSWORD'], db=b,
+                           autocommit=True)
+    conn.cursor().execute("INSERT INTO dyn_inventory_state (id, seq, digest, writer) VALUES (1, 2, 'elsewhere', '') "
+                          "ON DUPLICATE KEY UPDATE seq = 2, digest = 'elsewhere'")
+    conn.close()
+    with_store = cluster.start(b, primary=a)
+    assert "copying the primary's store" in with_store.log()
+    assert datasets(with_store) == ['/A/B/RAW', '/Before/The/SECONDARIES']
+    write_app(cluster, primary, '/After/The/SECONDARIES')
+    for server in (memory_only, with_store):
+        assert wait_for(lambda: '/After/The/SECONDARIES' in datasets(server), 1.0)
+        assert wait_for(lambda: status(server)['digest'] == status(primary)['digest'], 2)
+    # the copied store is a real one: restarted, the secondary loads it and replays only what it missed
+    with_store.stop()
+    write_app(cluster, primary, '/While/One/WAS-DOWN')
+    again = cluster.start(b, primary=a)
+    assert "loading the local store" in again.log()
+    assert '/While/One/WAS-DOWN' in datasets(again)
+    assert wait_for(lambda: status(again)['digest'] == status(primary)['digest'], 2)
+
+
+def test_a_secondary_that_diverges_resynchronizes_by_itself(cluster):
+    a, b = cluster.database('a'), cluster.database('b')
+    primary = cluster.start(a)
+    inject(cluster, primary, DOC)
+    secondary = cluster.start(b, primary=a)
+    # damage the secondary's store behind its back: its next replay no longer yields the primary's digest
+    import MySQLdb
+    s = cluster.settings
+    conn = MySQLdb.connect(host=s['HOST'], port=int(s['PORT']), user=s['USER'], passwd=s['PASSWORD'], db=b,
+                           autocommit=True)
+    conn.cursor().execute("UPDATE dyn_inventory_state SET digest = 'damaged' WHERE id = 1")
+    conn.close()
+    write_app(cluster, primary, '/After/The/DAMAGE')
+    assert wait_for(lambda: 'out of sync with the primary' in secondary.log(), 5), secondary.log()
+    assert wait_for(lambda: '/After/The/DAMAGE' in datasets(secondary), 10)
+    assert wait_for(lambda: status(secondary)['digest'] == status(primary)['digest'], 5)
+    assert status(secondary)['state'] == 'online'
