@@ -82,7 +82,8 @@ def local_store_usable():
     if seq > primary_seq:
         return False
     if seq == 0:
-        return _store_empty('default') and (primary_seq == 0 or ChangeSet.objects.using(PRIMARY).filter(seq=1).exists())
+        # nothing tells what the primary's store held at change set 0 but an empty store at 0
+        return primary_seq == 0 and _store_empty('default') and _store_empty(PRIMARY)
     logged = ChangeSet.objects.using(PRIMARY).filter(seq=seq).values_list('digest', flat=True).first()
     if logged is None or logged != digest:
         return False
@@ -239,6 +240,39 @@ class Follower:
         return applied
 
 
+# ------------------------------------------------------------------------------ the writer lease
+# One writer at a time, cluster-wide: a write application (on any server) or the primary's apply of
+# a queued write holds the lease in the cluster's state row. Requests sent by the holder carry its
+# name, so the primary applies them while the lease is held; it expires if its holder dies.
+LEASE_SECONDS = 60
+
+
+def _state_rows():
+    db = cluster_db()
+    InventoryState.objects.using(db).get_or_create(id=1)
+    return InventoryState.objects.using(db).filter(id=1)
+
+
+def lease_acquire(owner):
+    """Take (or renew) the writer lease for `owner`; False if another writer holds it."""
+    from django.db.models import Q
+    now = timezone.now()
+    return bool(_state_rows().filter(Q(writer='') | Q(writer=owner) | Q(writer_expires__lt=now)).update(
+        writer=owner[:255], writer_expires=now + timezone.timedelta(seconds=LEASE_SECONDS)))
+
+
+def lease_release(owner):
+    _state_rows().filter(writer=owner[:255]).update(writer='', writer_expires=None)
+
+
+def lease_holder():
+    """The current holder's name, '' when the lease is free (or expired)."""
+    row = _state_rows().values_list('writer', 'writer_expires').first()
+    if not row or not row[0] or (row[1] is not None and row[1] < timezone.now()):
+        return ''
+    return row[0]
+
+
 # ------------------------------------------------------------------------------ writes on a secondary
 def forward_write(runtime, job):
     """Run a web write on this (secondary) image without keeping it: its changes, collected in
@@ -250,7 +284,15 @@ def forward_write(runtime, job):
     from execution.models import RequestKind
     operations = []
     value = None
+    owner = f'server {runtime.server_id} web write'
+    if not lease_acquire(owner):
+        if not job.cancelled:
+            runtime.write_jobs.put(job)   # another writer works: try again on the next turn
+        return False
+    job.lease = owner
     try:
+        if runtime.follower is not None:
+            runtime.follower.catch_up(runtime.inventory)   # the write must see every committed change
         with runtime.lock.write():
             inventory = runtime.inventory
             journal = inventory.begin(sink=lambda op, data: operations.append([op, data]))
@@ -261,27 +303,36 @@ def forward_write(runtime, job):
                 if not inventory.abort():
                     raise inventory_services.ImageLost('a forwarded web write could not be undone here')
         if operations:
-            request = services.request_submit(kind=RequestKind.CHANGES, origin=job.origin,
+            request = services.request_submit(kind=RequestKind.CHANGES, origin=job.origin, lease=owner,
                                               payload=json.dumps(operations, separators=(',', ':')))
             job.forward = request.id
+        else:
+            lease_release(owner)
         job.result = (value, None)
     except inventory_services.ImageLost as exc:
+        lease_release(owner)
         job.error = exc
         job.done.set()
         raise
     except BaseException as exc:   # reported to the web caller; nothing was sent
+        lease_release(owner)
         job.error = exc
     job.done.set()
+    return True
 
 
-def wait_forwarded(runtime, request_id, timeout):
+def wait_forwarded(runtime, request_id, timeout, lease=None):
     """Wait for a forwarded write: applied on the primary, then replayed here. Returns an
     AppliedChangeSet; raises ObjectError if the primary refused it (nothing changed then)."""
     from execution import services
     from execution.models import RequestState
     from inventory.objects import ObjectError
     deadline = time.monotonic() + timeout
-    request = services.request_wait(request_id=request_id, timeout=timeout)
+    try:
+        request = services.request_wait(request_id=request_id, timeout=timeout)
+    finally:
+        if lease:
+            lease_release(lease)
     if request.state == RequestState.FAILED:
         raise ObjectError(request.message)
     if request.state != RequestState.APPLIED:

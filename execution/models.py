@@ -56,6 +56,8 @@ class ChangeRequest(models.Model):
     result = models.TextField(blank=True, default='', help_text='JSON summary')
     progress = models.IntegerField(default=0)
     total = models.IntegerField(default=0)
+    lease = models.CharField(max_length=255, blank=True, default='',
+                             help_text='the writer lease its sender holds (applied while the lease is held)')
 
     class Meta:
         db_table = 'dyn_change_requests'

@@ -82,6 +82,7 @@ class WriteJob:
         self.result = None
         self.error = None
         self.forward = None    # id of the change request a secondary sent to the primary
+        self.lease = None      # the writer lease it holds meanwhile
 
 
 class WriterUnavailable(Exception):
@@ -106,7 +107,7 @@ def submit_write(fn, *, origin, timeout):
     if job.forward is not None:
         from execution.cluster import wait_forwarded
         value, _ = job.result
-        return value, wait_forwarded(RUNTIME, job.forward, timeout)
+        return value, wait_forwarded(RUNTIME, job.forward, timeout, lease=job.lease)
     if job.result[1] is None:   # a secondary's write that changed nothing
         return job.result[0], _NOTHING
     return job.result

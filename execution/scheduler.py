@@ -48,6 +48,8 @@ class Scheduler:
         self.interactive_fds = {}  # app id -> (stdin, stdout, stderr) received from the client
         self.pending_interrupts = []   # app ids whose client pressed Ctrl-C (filled by socket threads)
         self._last_state_check = 0.
+        self._last_lease_renewal = 0.
+        self.before_write = None   # a secondary catches up with the primary before a writer starts
 
     @property
     def writer_running(self):
@@ -62,6 +64,11 @@ class Scheduler:
         if now - self._last_state_check > 0.25:
             self._last_state_check = now
             self._enforce_kills_and_timeouts(now)
+        if now - self._last_lease_renewal > cluster.LEASE_SECONDS / 6:
+            self._last_lease_renewal = now
+            for run in self.running.values():
+                if run.write:
+                    cluster.lease_acquire(self._lease(run.app_id))
         return self._start_new() or busy
 
     # ------------------------------------------------------------------ starting
@@ -73,6 +80,8 @@ class Scheduler:
             if app.write_request:
                 if writer:
                     continue      # a second writer waits; readers behind it may go
+                if not cluster.lease_acquire(self._lease(app.id)):
+                    continue      # a writer elsewhere in the cluster (or a queued write) goes first
             elif readers >= self.max_readers:
                 continue
             if self._start(app):
@@ -83,7 +92,19 @@ class Scheduler:
                     readers += 1
         return started
 
+    def _lease(self, app_id):
+        return f'server {self.server_id} application {app_id}'
+
     def _start(self, app):
+        started = False
+        try:
+            started = self._start_app(app)
+        finally:
+            if app.write_request and not started:
+                cluster.lease_release(self._lease(app.id))
+        return started
+
+    def _start_app(self, app):
         if not Application.objects.filter(id=app.id, state=AppState.NEW).update(state=AppState.ASSIGNED):
             return False           # killed meanwhile
         script = os.path.join(app.work_dir, SCRIPT_FILE)
@@ -96,6 +117,8 @@ class Scheduler:
                 log.warning('application %d refused: %s', app.id, reason)
                 self._finish(app.id, AppState.AUTHFAILED, message=f'write request refused: {reason}')
                 return False
+        if app.write_request and self.before_write is not None:
+            self.before_write()
         fds = self.interactive_fds.pop(app.id, None)
         pid, out_r, err_r = fork_application(
             inventory=self.runtime.inventory, work_dir=app.work_dir, args=app.args,
@@ -178,6 +201,13 @@ class Scheduler:
         return reaped
 
     def _complete(self, run, code):
+        try:
+            self._settle(run, code)
+        finally:
+            if run.write:
+                cluster.lease_release(self._lease(run.app_id))
+
+    def _settle(self, run, code):
         if run.kill_reason:
             state, message = AppState.KILLED, run.kill_reason
         elif code != 0:
@@ -230,7 +260,7 @@ class Scheduler:
             return AppState.DONE, 'exit code 0; nothing to change', None, 0
         log.info('application %d: sending %d changes to the primary', run.app_id, len(operations))
         try:
-            request = services.request_submit(kind=RequestKind.CHANGES, origin=origin,
+            request = services.request_submit(kind=RequestKind.CHANGES, origin=origin, lease=self._lease(run.app_id),
                                               payload=json.dumps(operations, separators=(',', ':')))
             request = services.request_wait(request_id=request.id)
         except Exception as exc:   # the primary's database failed: nothing was applied

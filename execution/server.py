@@ -61,6 +61,8 @@ class DynamoServer:
             hub = Hub()
             self.scheduler = Scheduler(server_id=self.record.id, runtime=RUNTIME, hub=hub,
                                        readonly_db=readonly_settings())
+            if self.secondary:
+                self.scheduler.before_write = lambda: self.follower.catch_up(RUNTIME.inventory)
             finalize_orphans(exclude_server_id=self.record.id)
             self.apps = AppServer(path=settings.DYNAMO_APP_SOCKET, server=self.record, hub=hub,
                                   scheduler=self.scheduler, wake=self.wake)
@@ -173,8 +175,17 @@ class DynamoServer:
         if job.cancelled:
             return True
         if self.secondary:
-            cluster.forward_write(RUNTIME, job)
-            return True
+            return cluster.forward_write(RUNTIME, job)
+        owner = f'server {self.record.id} write'
+        if not cluster.lease_acquire(owner):
+            RUNTIME.write_jobs.put(job)   # a write application somewhere in the cluster holds the lease
+            return False
+        try:
+            return self._apply_web_write(job)
+        finally:
+            cluster.lease_release(owner)
+
+    def _apply_web_write(self, job):
         holder = {}
 
         def builder(inventory):
@@ -193,9 +204,22 @@ class DynamoServer:
         return True
 
     def _process_one(self):
-        request = services.request_claim_next()
-        if request is None:
+        """Apply the next queued write: any, when the writer lease is free (this server then holds
+        it meanwhile); only those its holder sent, when a writer holds it."""
+        holder = cluster.lease_holder()
+        owner = f'server {self.record.id} write'
+        if holder and holder != owner:
+            request = services.request_claim_next(lease_holder=holder)
+            return request is not None and self._apply_request(request)
+        if not cluster.lease_acquire(owner):
             return False
+        try:
+            request = services.request_claim_next()
+            return request is not None and self._apply_request(request)
+        finally:
+            cluster.lease_release(owner)
+
+    def _apply_request(self, request):
         text = services.request_payload(request)
         origin = f'{request.kind}:{request.origin}'
         log.info('applying request %d (%s, %d bytes)', request.id, origin, len(text))

@@ -54,13 +54,14 @@ def known_servers():
 
 
 # ------------------------------------------------------------------------------ requests
-def request_submit(*, kind, origin, payload):
+def request_submit(*, kind, origin, payload, lease=''):
     """Queue a write for the server. payload: the document text, or a JSON list of operations."""
     if kind not in RequestKind.values:
         raise ValueError(f'unknown request kind {kind!r}')
     db = cluster_db()
     with transaction.atomic(using=db):
-        request = ChangeRequest.objects.using(db).create(kind=kind, origin=origin[:255], created=timezone.now())
+        request = ChangeRequest.objects.using(db).create(kind=kind, origin=origin[:255], created=timezone.now(),
+                                                         lease=lease[:255])
         ChangeRequestChunk.objects.using(db).bulk_create(
             ChangeRequestChunk(request=request, index=i, data=payload[start:start + CHUNK_CHARS])
             for i, start in enumerate(range(0, max(len(payload), 1), CHUNK_CHARS)))
@@ -72,10 +73,14 @@ def request_payload(request):
                    .values_list('data', flat=True))
 
 
-def request_claim_next():
-    """The oldest pending request, marked running; None if there is none."""
+def request_claim_next(lease_holder=''):
+    """The oldest pending request, marked running; None if there is none. While a writer holds the
+    lease (`lease_holder`), only the requests it sent are taken."""
     db = cluster_db()
-    for request in ChangeRequest.objects.using(db).filter(state=RequestState.PENDING).order_by('id')[:5]:
+    pending = ChangeRequest.objects.using(db).filter(state=RequestState.PENDING)
+    if lease_holder:
+        pending = pending.filter(lease=lease_holder)
+    for request in pending.order_by('id')[:5]:
         if ChangeRequest.objects.using(db).filter(id=request.id, state=RequestState.PENDING).update(state=RequestState.RUNNING):
             request.state = RequestState.RUNNING
             return request

@@ -289,3 +289,52 @@ def test_a_secondary_that_diverges_resynchronizes_by_itself(cluster):
     assert wait_for(lambda: '/After/The/DAMAGE' in datasets(secondary), 10)
     assert wait_for(lambda: status(secondary)['digest'] == status(primary)['digest'], 5)
     assert status(secondary)['state'] == 'online'
+
+
+SLOW_WRITE_APP = '''
+    import sys, time
+    from dynamo.core.executable import inventory
+    from dynamo.dataformat import Dataset
+    print('started', flush=True)
+    time.sleep(float(sys.argv[2]))
+    inventory.update(Dataset(sys.argv[1], status='valid'))
+'''
+
+
+def app_record(server, app_id):
+    code, body = server.get(f'/data/applications/list?id={app_id}')
+    assert code == 200, body
+    return body['data'][0]
+
+
+def test_one_writer_at_a_time_across_the_cluster(cluster):
+    a, b = cluster.database('a'), cluster.database('b')
+    primary = cluster.start(a)
+    inject(cluster, primary, DOC)
+    secondary = cluster.start(b, primary=a)
+    path = cluster.tmp_path / 'slow.py'
+    path.write_text(textwrap.dedent(SLOW_WRITE_APP))
+    assert cluster.manage(primary, 'exec_auth', '--executable', str(path), '--title', 'slow').returncode == 0
+
+    def submit(server, dataset, seconds):
+        r = cluster.manage(server, 'dynamo', f'{path} {dataset} {seconds}', '--write-request', '--title', 'slow',
+                           '--async')
+        assert r.returncode == 0, r.stderr
+        return int(r.stdout.split()[1])
+
+    first = submit(secondary, '/First/On/SECONDARY', 3)
+    assert wait_for(lambda: app_record(secondary, first)['state'] == 'run', 10)
+    second = submit(primary, '/Second/On/PRIMARY', 0)
+    doc = cluster.tmp_path / 'third.json'
+    doc.write_text(json.dumps({'dataset': [{'name': '/Third/Injected/RAW'}]}))
+    third = cluster.manage(primary, 'dynamo_inject', str(doc), timeout=60)
+    assert third.returncode == 0, third.stdout + third.stderr
+    # while the secondary's writer ran, the primary's writer and the injection waited for the lease
+    assert app_record(secondary, first)['state'] == 'done'
+    assert wait_for(lambda: app_record(primary, second)['state'] == 'done', 20)
+    seqs = [app_record(secondary, first)['seq'], app_record(primary, second)['seq']]
+    assert seqs[0] < seqs[1], seqs
+    assert 'change set' in third.stdout
+    assert wait_for(lambda: status(secondary)['digest'] == status(primary)['digest'], 5)
+    assert datasets(secondary) == datasets(primary) == sorted(
+        ['/A/B/RAW', '/First/On/SECONDARY', '/Second/On/PRIMARY', '/Third/Injected/RAW'])
