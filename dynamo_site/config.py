@@ -16,6 +16,7 @@ _SOURCES = {
     'DYNAMO_MASTER_CONF': ('server', 'master_conf'),
     'DYNAMO_LOCAL_STORE': ('server', 'local_store'),
     'DYNAMO_SYNC_INTERVAL': ('server', 'sync_interval'),
+    'DYNAMO_FAILOVER_TIMEOUT': ('server', 'failover_timeout'),
     'DYNAMO_FILE_CACHE_BLOCKS': ('server', 'file_cache_blocks'),
     'DYNAMO_APP_SOCKET': ('applications', 'socket'),
     'DYNAMO_WORK_DIR': ('applications', 'work_dir'),
@@ -142,8 +143,7 @@ def master_from_conf(text, local):
         'HOST': conf['host'],
         'PORT': str(conf.get('port') or 3306),
         'OPTIONS': options,
-        'CONN_MAX_AGE': 600,
-        'CONN_HEALTH_CHECKS': True,
+        'CONN_MAX_AGE': 0,     # web threads reconnect per request: the primary can change (failover)
         'TEST': {'MIRROR': 'default'},
     }
     return db, conf

@@ -83,6 +83,8 @@ if _primary_db is not None:
 # a secondary without local persistency keeps no inventory in its own database
 DYNAMO_LOCAL_STORE = env('DYNAMO_LOCAL_STORE', '1').lower() in ('1', 'true', 'yes', 'on')
 DYNAMO_SYNC_INTERVAL = float(env('DYNAMO_SYNC_INTERVAL', '0.05'))   # seconds between polls of the primary's log
+# seconds without a heartbeat from the primary before a secondary takes its place
+DYNAMO_FAILOVER_TIMEOUT = float(env('DYNAMO_FAILOVER_TIMEOUT', '30'))
 DEFAULT_AUTO_FIELD = 'django.db.models.BigAutoField'
 # MariaDB 10.3+ (InnoDB, DYNAMIC rows) indexes up to 3072 bytes: utf8mb4 names of 512 characters fit
 SILENCED_SYSTEM_CHECKS = ['mysql.W003']

@@ -27,9 +27,9 @@ def checksum_file(path):
         return checksum_bytes(f.read())
 
 
-def user_for_login(login, using='default'):
-    """The Django user standing for a login name (created on first use)."""
-    user, _ = get_user_model().objects.using(using).get_or_create(username=login)
+def user_for_login(login, using=None):
+    """The Django user standing for a login name (created on first use), in the cluster's database."""
+    user, _ = get_user_model().objects.using(using or cluster_db()).get_or_create(username=login)
     return user
 
 

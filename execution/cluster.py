@@ -32,6 +32,69 @@ def cluster_db():
     return PRIMARY if is_secondary() else 'default'
 
 
+def own_address():
+    """Where peers reach this server's own database."""
+    db = settings.DATABASES['default']
+    return {'host': db.get('HOST') or '127.0.0.1', 'port': int(db.get('PORT') or 3306), 'db': db['NAME']}
+
+
+def follow_address(address):
+    """Make the database at `address` ({host, port, db}) this server's primary: the `primary`
+    alias is changed in place (every thread's next connection goes there) and this thread's
+    connection is closed. Credentials are those of master_conf, else this server's own."""
+    import json
+
+    from dynamo_site.config import master_from_conf
+    conf = dict(settings.DYNAMO_MASTER or {})
+    if not conf:
+        local = settings.DATABASES['default']
+        conf = {'user': local['USER'], 'password': local['PASSWORD']}
+    conf.update(host=address['host'], port=int(address['port']), db=address['db'])
+    db, conf = master_from_conf(json.dumps(conf), settings.DATABASES['default'])
+    if PRIMARY in settings.DATABASES:
+        settings.DATABASES[PRIMARY].update(db)
+    else:
+        settings.DATABASES[PRIMARY] = db
+    connections.configure_settings(settings.DATABASES)
+    connections[PRIMARY].close()
+    settings.DYNAMO_MASTER = conf
+
+
+def become_primary():
+    settings.DYNAMO_MASTER = None
+
+
+def peer_connect(address, timeout=3):
+    """A short-lived connection to a peer's database (same credentials as the primary's)."""
+    import MySQLdb
+    base = settings.DATABASES.get(PRIMARY) or settings.DATABASES['default']
+    return MySQLdb.connect(host=address['host'], port=int(address['port']), db=address['db'], user=base['USER'],
+                           passwd=base['PASSWORD'], connect_timeout=timeout, charset='utf8mb4', autocommit=True)
+
+
+def resolve_primary(hops=3):
+    """Point this process at the cluster's current primary: the configured one may have been
+    replaced by failover (its database then names the new one; a former primary's own database
+    does too). Commands call this before touching the cluster's tables."""
+    import json
+    if not is_secondary():
+        from execution.failover import fenced_by
+        address = fenced_by()
+        if address is None:
+            return
+        log.warning('a newer primary replaced this server (failover): following its database %s', address)
+        follow_address(address)
+    for _ in range(hops):
+        try:
+            primary_at = InventoryState.objects.using(PRIMARY).filter(id=1).values_list('primary_at', flat=True).first()
+        except Exception:   # noqa: BLE001 - unreachable: keep the configured primary
+            return
+        if not primary_at:
+            return
+        log.warning('a newer primary replaced the configured one (failover): following its database %s', primary_at)
+        follow_address(json.loads(primary_at))
+
+
 def describe_primary():
     db = settings.DATABASES.get(PRIMARY, settings.DATABASES['default'])
     return f'{db.get("HOST") or "localhost"}:{db.get("PORT") or 3306}/{db["NAME"]}'

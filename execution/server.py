@@ -12,8 +12,9 @@ import time
 
 from django.conf import settings
 from django.db import close_old_connections, connection
+from django.utils import timezone
 
-from execution import cluster, services
+from execution import cluster, failover, services
 from execution.appserver import AppServer, Hub
 from execution.dbaccess import readonly_settings
 from execution.http import HttpServer
@@ -39,16 +40,27 @@ class DynamoServer:
         self.apps = None
         self.scheduler = None
         self.record = None
-        self.secondary = cluster.is_secondary()
         self.follower = None     # a secondary's replay of the primary's log
+        self.coordinator = None  # failover (MariaDB clusters)
+
+    @property
+    def secondary(self):
+        return cluster.is_secondary()
 
     def run(self):
         # hand the interpreter lock around more often than the default 5 ms, so that web threads
         # are not held up for long by a change set being applied in this thread
         sys.setswitchinterval(0.0005)
+        clustered = connection.vendor == 'mysql'
+        if clustered and not self.secondary:
+            address = failover.fenced_by()
+            if address is not None:
+                log.warning('a newer primary replaced this server (its database is %s): starting as its secondary',
+                            address)
+                cluster.follow_address(address)
         if self.secondary and not cluster.wait_for_primary(self.stop_event, lambda text: log.info(text)):
             return
-        self.record = services.server_register(bind=self.bind, role='secondary' if self.secondary else 'primary')
+        self.record = self._register()
         RUNTIME.server_id = self.record.id
         host, _, port = self.bind.rpartition(':')
         get_registry()   # discover the web modules now, not on the first request
@@ -63,6 +75,8 @@ class DynamoServer:
                                        readonly_db=readonly_settings())
             if self.secondary:
                 self.scheduler.before_write = lambda: self.follower.catch_up(RUNTIME.inventory)
+            if clustered:
+                self.coordinator = failover.Coordinator(self, RUNTIME)
             finalize_orphans(exclude_server_id=self.record.id)
             self.apps = AppServer(path=settings.DYNAMO_APP_SOCKET, server=self.record, hub=hub,
                                   scheduler=self.scheduler, wake=self.wake)
@@ -87,6 +101,38 @@ class DynamoServer:
                 services.server_unregister(server_id=self.record.id)
             except Exception:  # the database may be what failed
                 log.warning('could not unregister server %s', self.record.id)
+
+    def _register(self):
+        from execution.failover import local_state
+        epoch = local_state()['epoch'] if connection.vendor == 'mysql' else 0
+        return services.server_register(bind=self.bind, role='secondary' if self.secondary else 'primary',
+                                        epoch=epoch)
+
+    # ------------------------------------------------------------------ failover (execution/failover.py)
+    def follow(self, address):
+        """Follow the primary at `address` from now on (a newer primary took over)."""
+        was_primary = not self.secondary
+        cluster.follow_address(address)
+        RUNTIME.role = 'secondary'
+        from execution.models import Server
+        updated = Server.objects.filter(id=self.record.id).update(
+            role='secondary', state=ServerState.SYNCING, heartbeat=timezone.now(), detail='rejoining')
+        if not updated:
+            self.record = self._register()
+            RUNTIME.server_id = self.scheduler.server_id = self.record.id
+        if was_primary:
+            self._load()   # this store may hold change sets the new primary never had: resynchronize
+        else:
+            self.follower.primary_seq = 0
+        self.scheduler.before_write = lambda: self.follower.catch_up(RUNTIME.inventory)
+        services.server_heartbeat(server_id=self.record.id, state=ServerState.ONLINE, seq=RUNTIME.inventory.seq,
+                                  digest=RUNTIME.inventory.digest, detail='')
+
+    def became_primary(self):
+        RUNTIME.role = 'primary'
+        self.follower = RUNTIME.follower = None
+        self.scheduler.before_write = None
+        self.wake.set()
 
     def _say(self, text, state=None):
         log.info(text)
@@ -127,9 +173,11 @@ class DynamoServer:
             try:
                 now = time.monotonic()
                 if now - last_beat > self.heartbeat_interval:
+                    last_beat = now
+                    if self.coordinator is not None:
+                        self.coordinator.beat()
                     services.server_heartbeat(server_id=self.record.id, seq=RUNTIME.inventory.seq,
                                               digest=RUNTIME.inventory.digest)
-                    last_beat = now
                 busy = self.scheduler.poll()
                 if self.secondary:
                     busy = self._follow() or busy

@@ -18,11 +18,13 @@ CHUNK_CHARS = 2_000_000
 
 # ------------------------------------------------------------------------------ servers
 # Servers, requests: in the cluster's database (the primary's; this server's own when it is the primary)
-def server_register(*, bind, role='primary'):
+def server_register(*, bind, role='primary', epoch=0):
+    from execution.cluster import own_address
     now = timezone.now()
+    address = json.dumps(own_address()) if settings.DATABASES['default']['ENGINE'].endswith('mysql') else ''
     return Server.objects.using(cluster_db()).create(
         hostname=socket.getfqdn(), pid=os.getpid(), bind=bind, role=role, state=ServerState.STARTING,
-        started=now, heartbeat=now)
+        started=now, heartbeat=now, epoch=epoch, db_address=address)
 
 
 def server_heartbeat(*, server_id, state=None, seq=None, digest=None, detail=None):

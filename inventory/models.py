@@ -176,6 +176,10 @@ class InventoryState(models.Model):
     # write) so that at most one writer works on the image at a time, cluster-wide
     writer = models.CharField(max_length=255, blank=True, default='')
     writer_expires = models.DateTimeField(null=True, blank=True)
+    # failover: the cluster epoch, and the database of the primary of that epoch (JSON; empty = this
+    # database's own server). A new primary writes both into every database it can reach (fencing).
+    epoch = models.IntegerField(default=0)
+    primary_at = models.CharField(max_length=512, blank=True, default='')
 
     class Meta:
         db_table = 'dyn_inventory_state'

@@ -25,6 +25,10 @@ class ImageLost(RuntimeError):
     """A failed change set could not be undone in RAM: the image must be reloaded."""
 
 
+class Fenced(ObjectError):
+    """This server's database names another primary (failover): it must not commit anything."""
+
+
 class OutOfSync(RuntimeError):
     """A replayed change set does not follow this store (sequence gap) or does not produce the
     logged digest: nothing was applied, and the store must be resynchronized."""
@@ -148,6 +152,9 @@ def apply_changeset(*, inventory, origin, operations=None, builder=None, keep_id
         with transaction.atomic(using=using):
             state, _ = InventoryState.objects.using(using).select_for_update().get_or_create(id=1)
             seq = state.seq + 1
+            if expect is None and state.primary_at:
+                raise Fenced(f'this server is no longer the primary (epoch {state.epoch}: the primary is '
+                             f'{state.primary_at}); nothing was applied')
             if expect is not None and expect[0] != seq:
                 raise OutOfSync(f'change set {expect[0]} does not follow this store (at {state.seq})')
             ram_start = time.monotonic()

@@ -253,7 +253,8 @@ def test_late_secondaries_catch_up_with_or_without_local_store(cluster):
     s = cluster.settings
     conn = MySQLdb.connect(host=s['HOST'], port=int(s['PORT']), user=s['USER'], passwd=s['PASSWORD'], db=b,
                            autocommit=True)
-    conn.cursor().execute("INSERT INTO dyn_inventory_state (id, seq, digest, writer) VALUES (1, 2, 'elsewhere', '') "
+    conn.cursor().execute("INSERT INTO dyn_inventory_state (id, seq, digest, writer, epoch, primary_at) "
+                          "VALUES (1, 2, 'elsewhere', '', 0, '') "
                           "ON DUPLICATE KEY UPDATE seq = 2, digest = 'elsewhere'")
     conn.close()
     with_store = cluster.start(b, primary=a)
@@ -338,3 +339,76 @@ def test_one_writer_at_a_time_across_the_cluster(cluster):
     assert wait_for(lambda: status(secondary)['digest'] == status(primary)['digest'], 5)
     assert datasets(secondary) == datasets(primary) == sorted(
         ['/A/B/RAW', '/First/On/SECONDARY', '/Second/On/PRIMARY', '/Third/Injected/RAW'])
+
+
+def db_rows(cluster, database, sql, params=()):
+    import MySQLdb
+    s = cluster.settings
+    conn = MySQLdb.connect(host=s['HOST'], port=int(s['PORT']), user=s['USER'], passwd=s['PASSWORD'], db=database,
+                           autocommit=True)
+    try:
+        c = conn.cursor()
+        c.execute(sql, params)
+        return c.fetchall()
+    finally:
+        conn.close()
+
+
+def test_failover_when_the_primary_is_killed(cluster):
+    import hashlib
+    import signal
+    a, b = cluster.database('a'), cluster.database('b')
+    primary = cluster.start(a, DYNAMO_FAILOVER_TIMEOUT='5')
+    inject(cluster, primary, DOC)
+    secondary = cluster.start(b, primary=a, DYNAMO_FAILOVER_TIMEOUT='5')
+    path = cluster.tmp_path / 'slow.py'
+    path.write_text(textwrap.dedent(SLOW_WRITE_APP))
+    assert cluster.manage(primary, 'exec_auth', '--executable', str(path), '--title', 'slow').returncode == 0
+
+    def submit(server, dataset, seconds):
+        r = cluster.manage(server, 'dynamo', f'{path} {dataset} {seconds}', '--write-request', '--title', 'slow',
+                           '--async')
+        assert r.returncode == 0, r.stderr
+        return int(r.stdout.split()[1])
+
+    running = submit(primary, '/Running/When/KILLED', 60)    # holds the writer lease
+    assert wait_for(lambda: app_record(primary, running)['state'] == 'run', 10)
+    queued = submit(primary, '/Queued/Before/FAILOVER', 0)   # waits for the lease
+    # the secondary keeps copies of the cluster's tables: the queued application is among them
+    assert wait_for(lambda: db_rows(cluster, b, 'SELECT state FROM dyn_applications WHERE id = %s', (queued,)), 10)
+    assert status(secondary)['digest'] == status(primary)['digest']
+    last_seq, last_digest = status(primary)['seq'], status(primary)['digest']
+
+    primary.stop(signal.SIGKILL)
+    killed_at = time.monotonic()
+    assert wait_for(lambda: status(secondary)['role'] == 'primary', 20, step=0.2), secondary.log()
+    took = time.monotonic() - killed_at
+    assert took < 5 + 8, took
+    assert 'takes over' in secondary.log()
+    # the new primary ran the queued write application; the one that was running is recorded killed
+    assert wait_for(lambda: app_record(secondary, queued)['state'] == 'done', 20), app_record(secondary, queued)
+    assert app_record(secondary, running)['state'] == 'killed'
+    assert '/Queued/Before/FAILOVER' in datasets(secondary)
+    # its digest is the old primary's last digest chained with that one change set
+    me = status(secondary)
+    assert me['seq'] == last_seq + 1
+    chunks = [row[0] for row in db_rows(cluster, b, 'SELECT data FROM dyn_change_set_chunks WHERE changeset_id = %s '
+                                                    'ORDER BY `index`', (me['seq'],))]
+    chained = hashlib.sha256(last_digest.encode())
+    for chunk in chunks:
+        chained.update(chunk.encode())
+    assert me['digest'] == chained.hexdigest()
+
+    # the old primary, restarted as it was, finds it was replaced: it joins as a secondary and catches up
+    old = cluster.start(a, DYNAMO_FAILOVER_TIMEOUT='5')
+    assert status(old)['role'] == 'secondary'
+    assert 'a newer primary replaced this server' in old.log(), old.log()
+    assert wait_for(lambda: status(old)['digest'] == status(secondary)['digest'], 5)
+    # it never writes: a web write sent to it is applied by the new primary
+    r = cluster.manage(secondary, 'user_auth', '--user', 'op', '--dn', '/CN=op', '--role', 'admin', '--target', 'inventory')
+    assert r.returncode == 0, r.stderr
+    code, body = post(old, '/data/inventory/inject', {'dataset': [{'name': '/After/The/FAILOVER'}]}, '/CN=op')
+    assert code == 200, body
+    assert '/After/The/FAILOVER' in datasets(secondary)
+    origins = db_rows(cluster, b, 'SELECT origin FROM dyn_change_sets ORDER BY seq DESC LIMIT 1')
+    assert origins[0][0].startswith('changes:web:op')

@@ -2,9 +2,7 @@
 (role operator or admin on target application; the same rules as `manage.py dynamo`)."""
 import os
 
-from django.contrib.auth import get_user_model
-
-from execution import services
+from execution import authorization, services
 from execution.appserver import app_record
 from execution.models import Application
 from execution.runner import OUTPUT_FILE
@@ -119,7 +117,7 @@ class Submit(WebModule):
         from execution.cluster import cluster_db
         from execution.models import Server
         server = Server.objects.using(cluster_db()).get(id=RUNTIME.server_id)
-        user = get_user_model().objects.get_or_create(username=caller.name)[0]   # this server's own account
+        user = authorization.user_for_login(caller.name)
         app = services.application_create(user=user, server_id=server.id, hostname=server.hostname,
                                           script=script.encode(), title=str(params.get('title') or 'DynamoExecutable'),
                                           script_path='(web)', args=str(params.get('args') or ''),
