@@ -62,15 +62,17 @@ def local_state():
     return InventoryState.objects.using('default').filter(id=1).values('epoch', 'primary_at', 'seq', 'digest').first()
 
 
-def fenced_by():
-    """At start: the address of the primary that replaced this server, if any (this database was
-    fenced, or a peer it knows is primary under a newer epoch); None otherwise."""
-    state = local_state()
+def fenced_by(state=None):
+    """The address of the primary that replaced this server, if any (this database was fenced, or
+    a peer it knows is primary under a newer epoch); None otherwise. Checked at start and, by a
+    primary, every heartbeat: a primary cut off from the others finds out here."""
+    state = state or local_state()
     if state['primary_at']:
         return json.loads(state['primary_at'])
-    for peer in Server.objects.using('default').exclude(db_address=''):
-        address = json.loads(peer.db_address)
-        if address == cluster.own_address():
+    own = json.dumps(cluster.own_address())
+    for key in set(Server.objects.using('default').exclude(db_address='').values_list('db_address', flat=True)):
+        address = json.loads(key)
+        if key == own or address == cluster.own_address():
             continue
         try:
             conn = cluster.peer_connect(address, timeout=2)
@@ -142,8 +144,8 @@ class Coordinator:
 
     def _beat_primary(self):
         state = local_state()
-        if state['primary_at']:
-            address = json.loads(state['primary_at'])
+        address = json.loads(state['primary_at']) if state['primary_at'] else fenced_by(state)
+        if address is not None:
             log.error('fenced: a newer primary (epoch %d, %s) replaced this server; rejoining as a secondary',
                       state['epoch'], address)
             self.epoch = state['epoch']

@@ -11,7 +11,7 @@ import threading
 import time
 
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import OperationalError, close_old_connections, connection
 from django.utils import timezone
 
 from execution import cluster, failover, services
@@ -168,16 +168,21 @@ class DynamoServer:
 
     def _loop(self):
         last_beat = 0.
+        beat_ok = True
         while not self.stop_event.is_set():
             busy = False
             try:
                 now = time.monotonic()
-                if now - last_beat > self.heartbeat_interval:
+                if now - last_beat > self.heartbeat_interval or not beat_ok:
+                    # a primary writes nothing until a heartbeat went through: after its database was
+                    # out of reach, the beat is where it finds out that a failover replaced it
                     last_beat = now
+                    beat_ok = False
                     if self.coordinator is not None:
                         self.coordinator.beat()
                     services.server_heartbeat(server_id=self.record.id, seq=RUNTIME.inventory.seq,
                                               digest=RUNTIME.inventory.digest)
+                    beat_ok = True
                 busy = self.scheduler.poll()
                 if self.secondary:
                     busy = self._follow() or busy
@@ -190,6 +195,11 @@ class DynamoServer:
             except inventory_services.ImageLost:
                 log.error('RAM image lost after a failed change set; reloading')
                 self._load()
+            except OperationalError as exc:   # a database out of reach: said once in a while, not a traceback each time
+                self._database_trouble(exc)
+                close_old_connections()
+                connection.close()
+                self.stop_event.wait(1.0)
             except Exception:
                 log.exception('server loop error (retrying)')
                 close_old_connections()
@@ -198,6 +208,12 @@ class DynamoServer:
             if not busy:
                 self.wake.wait(settings.DYNAMO_SYNC_INTERVAL if self.secondary else self.poll_interval)
                 self.wake.clear()
+
+    def _database_trouble(self, exc):
+        now = time.monotonic()
+        if now - getattr(self, '_trouble_said', 0.) > 5:
+            self._trouble_said = now
+            log.warning('a database does not answer (retrying): %s', str(exc).splitlines()[0][:200])
 
     def _follow(self):
         """A secondary's turn: forward web writes to the primary, replay what the primary committed."""

@@ -354,8 +354,17 @@ def db_rows(cluster, database, sql, params=()):
         conn.close()
 
 
-def test_failover_when_the_primary_is_killed(cluster):
+def chained_digest(cluster, database, seq, previous):
+    """sha256(previous digest, the logged chunks of change set `seq`), as the servers chain them."""
     import hashlib
+    chained = hashlib.sha256(previous.encode())
+    for (chunk,) in db_rows(cluster, database, 'SELECT data FROM dyn_change_set_chunks WHERE changeset_id = %s '
+                                               'ORDER BY `index`', (seq,)):
+        chained.update(chunk.encode())
+    return chained.hexdigest()
+
+
+def test_failover_when_the_primary_is_killed(cluster):
     import signal
     a, b = cluster.database('a'), cluster.database('b')
     primary = cluster.start(a, DYNAMO_FAILOVER_TIMEOUT='5')
@@ -392,12 +401,7 @@ def test_failover_when_the_primary_is_killed(cluster):
     # its digest is the old primary's last digest chained with that one change set
     me = status(secondary)
     assert me['seq'] == last_seq + 1
-    chunks = [row[0] for row in db_rows(cluster, b, 'SELECT data FROM dyn_change_set_chunks WHERE changeset_id = %s '
-                                                    'ORDER BY `index`', (me['seq'],))]
-    chained = hashlib.sha256(last_digest.encode())
-    for chunk in chunks:
-        chained.update(chunk.encode())
-    assert me['digest'] == chained.hexdigest()
+    assert me['digest'] == chained_digest(cluster, b, me['seq'], last_digest)
 
     # the old primary, restarted as it was, finds it was replaced: it joins as a secondary and catches up
     old = cluster.start(a, DYNAMO_FAILOVER_TIMEOUT='5')
@@ -412,3 +416,98 @@ def test_failover_when_the_primary_is_killed(cluster):
     assert '/After/The/FAILOVER' in datasets(secondary)
     origins = db_rows(cluster, b, 'SELECT origin FROM dyn_change_sets ORDER BY seq DESC LIMIT 1')
     assert origins[0][0].startswith('changes:web:op')
+
+
+class SecondMariaDB:
+    """A MariaDB server of the test's own (data directory and port), to stop and start at will."""
+
+    def __init__(self, tmp_path):
+        import shutil
+        import subprocess
+        from tests.conftest import free_port
+        self.dir = tmp_path / 'mariadb2'
+        self.port = free_port()
+        self.subprocess = subprocess
+        install = shutil.which('mariadb-install-db') or shutil.which('mysql_install_db')
+        r = subprocess.run([install, '--no-defaults', f'--datadir={self.dir}/data', '--user=root',
+                            '--auth-root-authentication-method=normal', '--skip-test-db'],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        self.proc = None
+        self.start()
+
+    def start(self):
+        self.proc = self.subprocess.Popen(
+            ['/usr/sbin/mariadbd', '--no-defaults', f'--datadir={self.dir}/data', f'--port={self.port}',
+             '--bind-address=127.0.0.1', f'--socket={self.dir}/sock', f'--pid-file={self.dir}/pid', '--user=root',
+             '--innodb-buffer-pool-size=32M', f'--log-error={self.dir}/error.log'],
+            stdout=self.subprocess.DEVNULL, stderr=self.subprocess.DEVNULL)
+        import MySQLdb
+
+        def up():
+            try:
+                MySQLdb.connect(host='127.0.0.1', port=self.port, user='root', connect_timeout=1).close()
+                return True
+            except MySQLdb.OperationalError:
+                return False
+        assert wait_for(up, 30, step=0.2), (self.dir / 'error.log').read_text()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(60)
+
+
+@pytest.fixture
+def second_mariadb(tmp_path):
+    server = SecondMariaDB(tmp_path)
+    yield server
+    server.stop()
+
+
+def test_failover_when_the_primary_database_stops(cluster, second_mariadb):
+    import MySQLdb
+    conn = MySQLdb.connect(host='127.0.0.1', port=second_mariadb.port, user='root', autocommit=True)
+    conn.cursor().execute('CREATE DATABASE dynamo CHARACTER SET utf8mb4 COLLATE utf8mb4_bin')
+    conn.close()
+    primary_url = f'mysql://root@127.0.0.1:{second_mariadb.port}/dynamo'
+    r = manage('migrate', '-v0', env={'DYNAMO_DB_URL': primary_url}, timeout=300)
+    assert r.returncode == 0, r.stderr
+    b = cluster.database('b')
+    env = cluster.env('a', DYNAMO_DB_URL=primary_url, DYNAMO_FAILOVER_TIMEOUT='5')
+    primary = ServerProcess(cluster.tmp_path, env=env)
+    primary.database, primary.primary = 'a', None
+    cluster.servers.append(primary)
+    cluster.wait_online(primary)
+    r = manage('dynamo_inject', '-', input=json.dumps(DOC), env=env)
+    assert r.returncode == 0, r.stderr
+    conf = json.dumps({'host': '127.0.0.1', 'port': second_mariadb.port, 'user': 'root', 'db': 'dynamo'})
+    secondary = cluster.start(b, DYNAMO_MASTER_CONF=conf, DYNAMO_FAILOVER_TIMEOUT='5')
+    assert wait_for(lambda: status(secondary)['digest'] == status(primary)['digest'], 5)
+    last_seq, last_digest = status(primary)['seq'], status(primary)['digest']
+
+    second_mariadb.stop()          # the primary's database is gone; the primary process is not
+    stopped_at = time.monotonic()
+    assert wait_for(lambda: status(secondary)['role'] == 'primary', 25, step=0.2), secondary.log()
+    assert time.monotonic() - stopped_at < 5 + 10
+    assert primary.proc.poll() is None
+    # the new primary takes writes: its digest chains from the old primary's last one
+    doc = cluster.tmp_path / 'after.json'
+    doc.write_text(json.dumps({'dataset': [{'name': '/After/Database/LOSS'}]}))
+    r = manage('dynamo_inject', str(doc), env=cluster.env(b))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert '/After/Database/LOSS' in datasets(secondary)
+    assert status(secondary)['seq'] == last_seq + 1
+    assert status(secondary)['digest'] == chained_digest(cluster, b, last_seq + 1, last_digest)
+
+    # the old primary's database comes back: the old primary, still running, is fenced and follows
+    second_mariadb.start()
+    assert wait_for(lambda: status(primary)['role'] == 'secondary', 30, step=0.2), primary.log()
+    assert wait_for(lambda: status(primary)['digest'] == status(secondary)['digest'], 10), primary.log()
+    assert '/After/Database/LOSS' in datasets(primary)
+    state = MySQLdb.connect(host='127.0.0.1', port=second_mariadb.port, user='root', db='dynamo')
+    c = state.cursor()
+    c.execute('SELECT epoch, primary_at FROM dyn_inventory_state WHERE id = 1')
+    epoch, primary_at = c.fetchone()
+    state.close()
+    assert epoch >= 1 and json.loads(primary_at)['db'] == b

@@ -16,7 +16,14 @@ class Status(WebModule):
         peers = []
         now = timezone.now()
         from django.conf import settings
-        for server in services.known_servers():
+        from django.db import DatabaseError
+        try:
+            known = services.known_servers()
+            error = ''
+        except DatabaseError as exc:   # the cluster's database (the primary's) is out of reach
+            known = []
+            error = f'the cluster database does not answer: {str(exc).splitlines()[0][:200]}'
+        for server in known:
             age = (now - server.heartbeat).total_seconds()
             row = {'id': server.id, 'hostname': server.hostname, 'bind': server.bind, 'role': server.role,
                    'state': server.state, 'seq': server.seq, 'digest': server.digest, 'detail': server.detail,
@@ -28,13 +35,25 @@ class Status(WebModule):
         return {
             'server_id': RUNTIME.server_id,
             'role': RUNTIME.role,
-            'state': me['state'] if me else 'unregistered',
+            'state': me['state'] if me else ('online' if error else 'unregistered'),
+            'cluster_reachable': not error,
+            'error': error,
             'seq': inventory.seq,
             'digest': inventory.digest,
-            'lag': follower.lag() if follower is not None else {'changesets': 0, 'seconds': 0.0},
+            'lag': _lag(follower),
             'primary_seq': follower.primary_seq if follower is not None else inventory.seq,
             'peers': peers,
         }
+
+
+def _lag(follower):
+    from django.db import DatabaseError
+    if follower is None:
+        return {'changesets': 0, 'seconds': 0.0}
+    try:
+        return follower.lag()
+    except DatabaseError:
+        return {'changesets': None, 'seconds': None}
 
 
 export_data = {'status': Status, '': Status}
