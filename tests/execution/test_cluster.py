@@ -87,6 +87,7 @@ class Cluster:
         server = ServerProcess(self.tmp_path, env=self.env(database, primary, **extra))
         server.database = database
         server.primary = primary
+        server.socket = self.env(database)['DYNAMO_APP_SOCKET']
         self.servers.append(server)
         if wait:
             self.wait_online(server)
@@ -511,3 +512,34 @@ def test_failover_when_the_primary_database_stops(cluster, second_mariadb):
     epoch, primary_at = c.fetchone()
     state.close()
     assert epoch >= 1 and json.loads(primary_at)['db'] == b
+
+
+def test_three_servers_through_a_burst_of_write_applications_and_a_restart(cluster):
+    from execution import client
+    a, b, c = cluster.database('a'), cluster.database('b'), cluster.database('c')
+    primary = cluster.start(a)
+    inject(cluster, primary, DOC)
+    first = cluster.start(b, primary=a)
+    second = cluster.start(c, primary=a)
+    path = cluster.tmp_path / 'add_dataset.py'
+    path.write_text(textwrap.dedent(WRITE_APP))
+    assert cluster.manage(primary, 'exec_auth', '--executable', str(path), '--title', 'burst').returncode == 0
+    submitted = []
+    for i in range(200):
+        target = primary if i % 2 == 0 else first
+        app_id, _ = client.submit(socket_path=target.socket, command=f'{path} /Burst/N{i:03d}/RAW', title='burst',
+                                  write=True, asynchronous=True, timeout=None)
+        submitted.append((target, app_id))
+        if i == 60:
+            second.stop()
+        elif i == 130:
+            second = cluster.start(c, primary=a)
+    for target, app_id in submitted:
+        assert wait_for(lambda: app_record(target, app_id)['state'] in ('done', 'failed'), 120, step=0.1)
+        record = app_record(target, app_id)
+        assert record['state'] == 'done', record
+    final = status(primary)
+    assert final['seq'] == 1 + 200
+    for server in (first, second):
+        assert wait_for(lambda: status(server)['digest'] == final['digest'], 10), status(server)
+    assert len(datasets(second)) == len(datasets(first)) == len(datasets(primary)) == 201
