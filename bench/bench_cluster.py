@@ -33,8 +33,9 @@ from bench_apps import WRITE  # noqa: E402
 def mysql(url):
     import MySQLdb
     u = urlparse(url)
+    kwargs = {'db': u.path.lstrip('/')} if u.path.lstrip('/') else {}
     return MySQLdb.connect(host=u.hostname, port=u.port or 3306, user=u.username or 'root',
-                           passwd=u.password or '', db=u.path.lstrip('/') or None, autocommit=True)
+                           passwd=u.password or '', autocommit=True, **kwargs)
 
 
 def log_times(url, first_seq):

@@ -30,9 +30,11 @@ log = logging.getLogger('dynamo.server')
 
 
 class DynamoServer:
-    def __init__(self, *, bind, stop_event=None, poll_interval=0.1, heartbeat_interval=2.0):
+    def __init__(self, *, bind, stop_event=None, force_stop=None, poll_interval=0.1, heartbeat_interval=2.0):
         self.bind = bind
         self.stop_event = stop_event or threading.Event()
+        self.force_stop = force_stop or threading.Event()
+        self._waiting_said = 0.
         self.wake = threading.Event()
         self.poll_interval = poll_interval
         self.heartbeat_interval = heartbeat_interval
@@ -166,10 +168,29 @@ class DynamoServer:
                  time.monotonic() - start, len(inventory.sites), len(inventory.groups) - 1,
                  len(inventory.datasets), sum(len(d.blocks) for d in inventory.datasets.values()), num_br, inventory.seq)
 
+    def _may_stop(self):
+        """Stopping: a primary goes last. While secondaries are online it keeps serving and says
+        which it waits for (a second signal stops it anyway: the secondaries then fail over)."""
+        if self.secondary or self.force_stop.is_set():
+            return True
+        try:
+            waiting = [s for s in services.live_servers() if s.id != self.record.id and s.role == 'secondary']
+        except Exception:   # noqa: BLE001 - no cluster database, nobody to wait for
+            return True
+        if not waiting:
+            return True
+        now = time.monotonic()
+        if now - self._waiting_said > 5:
+            self._waiting_said = now
+            log.warning('stopping: waiting for the secondary servers to stop first (the primary goes last): %s; '
+                        'a second SIGTERM stops now (they will then fail over)',
+                        ', '.join(f'{s.id} ({s.hostname} {s.bind})' for s in waiting))
+        return False
+
     def _loop(self):
         last_beat = 0.
         beat_ok = True
-        while not self.stop_event.is_set():
+        while not (self.stop_event.is_set() and self._may_stop()):
             busy = False
             try:
                 now = time.monotonic()

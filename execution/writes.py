@@ -4,7 +4,7 @@ import json
 from dataclasses import dataclass
 
 from dynamo_site.cli import ProgressBar
-from execution import services
+from execution import cluster, services
 from execution.models import RequestState
 from inventory import injection, store
 from inventory import services as inventory_services
@@ -26,7 +26,10 @@ def submit_document(*, kind, text, timeout=600, out=None, err=None):
     except ObjectError as exc:
         return Outcome(False, str(exc), {})
     total = injection.count_items(doc)
-    servers = services.live_servers()
+    servers = [s for s in services.live_servers() if s.role == 'primary']
+    if not servers and cluster.is_secondary():
+        return Outcome(False, f'no primary server is running in the cluster ({cluster.describe_primary()}): '
+                              f'start it (a secondary\'s store only follows the primary\'s)', {})
     if servers:
         request = services.request_submit(kind=kind, origin=_origin(), payload=text)
         if err is not None:

@@ -103,7 +103,7 @@ class Cluster:
         return manage(*args, env=self.env(server.database, server.primary), **kwargs)
 
     def close(self):
-        for server in self.servers:
+        for server in reversed(self.servers):   # the primary goes last
             server.stop()
         conn = self._root()
         try:
@@ -543,3 +543,15 @@ def test_three_servers_through_a_burst_of_write_applications_and_a_restart(clust
     for server in (first, second):
         assert wait_for(lambda: status(server)['digest'] == final['digest'], 10), status(server)
     assert len(datasets(second)) == len(datasets(first)) == len(datasets(primary)) == 201
+
+
+def test_the_primary_stops_last_and_says_what_it_waits_for(cluster):
+    import signal
+    a, b = cluster.database('a'), cluster.database('b')
+    primary = cluster.start(a)
+    secondary = cluster.start(b, primary=a)
+    primary.proc.send_signal(signal.SIGTERM)
+    assert wait_for(lambda: 'waiting for the secondary servers to stop first' in primary.log(), 10), primary.log()
+    assert primary.proc.poll() is None and status(primary)['role'] == 'primary'
+    assert secondary.stop() == 0
+    assert primary.proc.wait(15) == 0

@@ -22,10 +22,14 @@ class Command(BaseCommand):
         bind = options['bind'] or settings.DYNAMO_BIND
         require_database()
         stop = threading.Event()
+        force = threading.Event()   # a second signal: a primary stops even before its secondaries
+
+        def on_signal(*_):
+            (force if stop.is_set() else stop).set()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: stop.set())
+            signal.signal(sig, on_signal)
         try:
-            DynamoServer(bind=bind, stop_event=stop).run()
+            DynamoServer(bind=bind, stop_event=stop, force_stop=force).run()
         except OSError as exc:
             raise CommandError(f'cannot serve on {bind}: {exc.strerror or exc}')
 
