@@ -187,8 +187,8 @@ def copy_store(progress=None, batch=5000):
         raw = src.cursor(SSCursor)
         try:
             raw.execute('SELECT seq, digest FROM dyn_inventory_state WHERE id = 1')
-            row = raw.fetchone()
-            seq, digest = row if row else (0, '')
+            rows = raw.fetchall()   # drained: the connection is used by other cursors after this
+            seq, digest = rows[0] if rows else (0, '')
             with dst.cursor() as out:
                 out.execute('SET SESSION foreign_key_checks = 0, unique_checks = 0')
                 try:
@@ -199,6 +199,10 @@ def copy_store(progress=None, batch=5000):
                         fields = model._meta.concrete_fields
                         columns = ', '.join(f.column for f in fields)
                         row_sql = _row_formatter(fields, literal)
+                        # secondary indexes are built once at the end (much faster than row by row),
+                        # as the primary's table has them
+                        indexes = _secondary_indexes(src, table)
+                        _drop_indexes(out, table, _secondary_indexes(dst.connection, table))
                         raw.execute(f'SELECT {columns} FROM {table}')
                         count = 0
                         while True:
@@ -210,6 +214,7 @@ def copy_store(progress=None, batch=5000):
                             count += len(rows)
                             if progress:
                                 progress(table, count)
+                        _add_indexes(out, table, indexes)
                         copied[table] = count
                         log.info('copied %d rows of %s from the primary (%.1f s)', count, table,
                                  time.monotonic() - start, extra={'table': table, 'rows': count})
@@ -223,6 +228,41 @@ def copy_store(progress=None, batch=5000):
     log.info('copied the primary\'s store at change set %d: %d rows in %.1f s', seq, sum(copied.values()),
              time.monotonic() - start)
     return seq, digest
+
+
+def _secondary_indexes(conn, table):
+    """{name: {'unique', 'columns'}} of every index of `table` but the primary key."""
+    cursor = conn.cursor()
+    try:
+        cursor.execute(f'SHOW INDEX FROM {table}')
+        names = [d[0] for d in cursor.description]
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    indexes = {}
+    for row in rows:
+        r = dict(zip(names, row))
+        if r['Key_name'] == 'PRIMARY':
+            continue
+        entry = indexes.setdefault(r['Key_name'], {'unique': not int(r['Non_unique']), 'columns': []})
+        part = f'({r["Sub_part"]})' if r.get('Sub_part') else ''
+        entry['columns'].append((int(r['Seq_in_index']), f'`{r["Column_name"]}`{part}'))
+    return indexes
+
+
+def _drop_indexes(cursor, table, indexes):
+    if indexes:
+        cursor.execute(f'ALTER TABLE {table} ' + ', '.join(f'DROP INDEX `{name}`' for name in indexes))
+
+
+def _add_indexes(cursor, table, indexes):
+    if not indexes:
+        return
+    clauses = []
+    for name, entry in indexes.items():
+        columns = ', '.join(c for _, c in sorted(entry['columns']))
+        clauses.append(f'ADD {"UNIQUE " if entry["unique"] else ""}INDEX `{name}` ({columns})')
+    cursor.execute(f'ALTER TABLE {table} ' + ', '.join(clauses))
 
 
 _NUMERIC_FIELDS = ('AutoField', 'BigAutoField', 'SmallAutoField', 'IntegerField', 'BigIntegerField',

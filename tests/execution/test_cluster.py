@@ -260,6 +260,10 @@ def test_late_secondaries_catch_up_with_or_without_local_store(cluster):
     conn.close()
     with_store = cluster.start(b, primary=a)
     assert "copying the primary's store" in with_store.log()
+    for table in ('dyn_blocks', 'dyn_block_replicas', 'dyn_files'):   # indexes rebuilt after the copy
+        query = f'SELECT index_name, non_unique, column_name FROM information_schema.statistics ' \
+                f'WHERE table_schema = %s AND table_name = %s ORDER BY index_name, seq_in_index'
+        assert db_rows(cluster, b, query, (b, table)) == db_rows(cluster, a, query, (a, table))
     assert datasets(with_store) == ['/A/B/RAW', '/Before/The/SECONDARIES']
     write_app(cluster, primary, '/After/The/SECONDARIES')
     for server in (memory_only, with_store):
