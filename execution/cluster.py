@@ -164,24 +164,35 @@ def _inventory_models():
             m.BlockReplica, m.BlockReplicaFile]
 
 
-def copy_store(progress=None, batch=5000):
-    """Replace the local store by the primary's, read under one consistent snapshot (writers on the
-    primary go on meanwhile). Returns the (seq, digest) copied. The local state row says "copying"
-    until the end, so that an interrupted copy is never taken for a usable store."""
+def _primary_connection():
+    """A MySQLdb connection of its own to the primary's database (not the server's `primary` alias,
+    which stays free for heartbeats and the log meanwhile)."""
     import MySQLdb
+    p = settings.DATABASES[PRIMARY]
+    options = {k: v for k, v in p.get('OPTIONS', {}).items() if k in ('read_default_file', 'charset')}
+    return MySQLdb.connect(host=p['HOST'], port=int(p['PORT'] or 3306), user=p['USER'], passwd=p['PASSWORD'],
+                           db=p['NAME'], connect_timeout=10, **options)
+
+
+def _snapshot(conn):
+    conn.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ')
+    conn.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY')
+
+
+def copy_store(progress=None, batch=5000, src=None):
+    """Replace the local store by the primary's, read under one consistent snapshot (writers on the
+    primary go on meanwhile), on `src` if given (a connection already in its snapshot; closed here).
+    Returns the (seq, digest) copied. The local state row says "copying" until the end, so that an
+    interrupted copy is never taken for a usable store."""
     from MySQLdb.cursors import SSCursor
     dst = connections['default']
     copied = {}
     start = time.monotonic()
     InventoryState.objects.update_or_create(id=1, defaults={'seq': -1, 'digest': 'copying'})
-    # a connection of its own: the server's `primary` connection stays free for heartbeats meanwhile
-    p = settings.DATABASES[PRIMARY]
-    options = {k: v for k, v in p.get('OPTIONS', {}).items() if k in ('read_default_file', 'charset')}
-    src = MySQLdb.connect(host=p['HOST'], port=int(p['PORT'] or 3306), user=p['USER'], passwd=p['PASSWORD'],
-                          db=p['NAME'], connect_timeout=10, **options)
+    if src is None:
+        src = _primary_connection()
+        _snapshot(src)
     try:
-        src.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ')
-        src.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY')
         dst.ensure_connection()
         literal = dst.connection.literal
         raw = src.cursor(SSCursor)
@@ -296,11 +307,53 @@ def load_image(say):
         return inventory
     if local_store_usable():
         say('loading the local store (it is on the primary\'s history)')
-    else:
-        say(f'copying the primary\'s store from {describe_primary()}')
-        copy_store(progress=lambda table, n: say(f'copying: {n} rows of {table}') if n % 100000 == 0 else None)
-    inventory, seq = store.load(progress=progress)
+        inventory, seq = store.load(progress=progress)
+        inventory.seq = seq
+        return inventory
+    say(f'copying the primary\'s store from {describe_primary()} while loading the image from it')
+    return _copy_and_load(say, progress)
+
+
+def _copy_and_load(say, progress):
+    """Copy the primary's store into the local one and load the image from the primary's, at once
+    (two connections), from one committed state: both read views are opened while a third
+    connection holds the state row, which every writer locks before it commits (for milliseconds)."""
+    import threading
+
+    from inventory.objects import Block
+    lock = _primary_connection()
+    copier = _primary_connection()
+    outcome = {}
+    try:
+        lock.query('START TRANSACTION')
+        cursor = lock.cursor()
+        cursor.execute('SELECT seq FROM dyn_inventory_state WHERE id = 1 FOR UPDATE')
+        cursor.fetchall()
+        _snapshot(copier)
+
+        def copy():
+            try:
+                outcome['copied'] = copy_store(
+                    progress=lambda table, n: say(f'copying: {n} rows of {table}') if n % 500000 == 0 else None,
+                    src=copier)
+            except BaseException as exc:   # reported by the loading thread
+                outcome['error'] = exc
+            finally:
+                connections.close_all()
+        thread = threading.Thread(target=copy, name='store-copy', daemon=True)
+        thread.start()
+        inventory, seq = store.load(progress=progress, using=PRIMARY, on_snapshot=lock.commit)
+    finally:
+        lock.close()
+    thread.join()
+    if 'error' in outcome:
+        raise outcome['error']
+    if outcome['copied'][0] != seq:
+        raise inventory_services.OutOfSync(f'the copy ({outcome["copied"][0]}) and the image ({seq}) '
+                                           f'are not of the same change set')
     inventory.seq = seq
+    inventory.files = store.FileCatalog()   # file lists from the local store from now on
+    Block.file_source = inventory.files
     return inventory
 
 

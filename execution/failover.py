@@ -62,6 +62,22 @@ def local_state():
     return InventoryState.objects.using('default').filter(id=1).values('epoch', 'primary_at', 'seq', 'digest').first()
 
 
+def peer_row(address, sql, params=()):
+    """The first row of a query on a peer's database; None when it has none or does not answer."""
+    try:
+        conn = cluster.peer_connect(address, timeout=2)
+    except Exception:   # noqa: BLE001 - an unreachable peer says nothing
+        return None
+    try:
+        c = conn.cursor()
+        c.execute(sql, params)
+        return c.fetchone()
+    except Exception:   # noqa: BLE001
+        return None
+    finally:
+        conn.close()
+
+
 def fenced_by(state=None):
     """The address of the primary that replaced this server, if any (this database was fenced, or
     a peer it knows is primary under a newer epoch); None otherwise. Checked at start and, by a
@@ -74,16 +90,7 @@ def fenced_by(state=None):
         address = json.loads(key)
         if key == own or address == cluster.own_address():
             continue
-        try:
-            conn = cluster.peer_connect(address, timeout=2)
-        except Exception:   # noqa: BLE001 - an unreachable peer says nothing
-            continue
-        try:
-            c = conn.cursor()
-            c.execute('SELECT epoch, primary_at FROM dyn_inventory_state WHERE id = 1')
-            row = c.fetchone()
-        finally:
-            conn.close()
+        row = peer_row(address, 'SELECT epoch, primary_at FROM dyn_inventory_state WHERE id = 1')
         if row and row[0] > state['epoch'] and not row[1]:
             return address
     return None
@@ -166,17 +173,8 @@ class Coordinator:
         for peer in self.peers.values():
             if peer.id == me or peer.role != 'secondary' or not peer.db_address:
                 continue
-            try:
-                conn = cluster.peer_connect(json.loads(peer.db_address), timeout=2)
-                try:
-                    c = conn.cursor()
-                    c.execute('SELECT heartbeat FROM dyn_servers WHERE id = %s', (peer.id,))
-                    row = c.fetchone()
-                finally:
-                    conn.close()
-            except Exception:   # noqa: BLE001 - unreachable: not a candidate
-                continue
-            heartbeat = row[0] if row else None
+            row = peer_row(json.loads(peer.db_address), 'SELECT heartbeat FROM dyn_servers WHERE id = %s', (peer.id,))
+            heartbeat = row[0] if row else None   # unreachable or no heartbeat: not a candidate
             if heartbeat is not None and timezone.is_naive(heartbeat):
                 heartbeat = heartbeat.replace(tzinfo=datetime.timezone.utc)
             if heartbeat is not None and heartbeat >= cutoff:
@@ -203,18 +201,9 @@ class Coordinator:
         for peer in self.peers.values():
             if peer.id == me or not peer.db_address:
                 continue
-            try:
-                conn = cluster.peer_connect(json.loads(peer.db_address), timeout=2)
-                try:
-                    c = conn.cursor()
-                    c.execute('SELECT epoch FROM dyn_inventory_state WHERE id = 1')
-                    row = c.fetchone()
-                finally:
-                    conn.close()
-                if row:
-                    epochs.append(row[0])
-            except Exception:   # noqa: BLE001
-                pass
+            row = peer_row(json.loads(peer.db_address), 'SELECT epoch FROM dyn_inventory_state WHERE id = 1')
+            if row:
+                epochs.append(row[0])
         epoch = max(epochs) + 1
         old_primaries = [p.id for p in self.peers.values() if p.role == 'primary']
         gone = [p.id for p in self.peers.values() if p.id not in live]

@@ -95,9 +95,10 @@ def current_seq(using='default'):
     return _scalar(f'SELECT seq FROM {m.InventoryState._meta.db_table} WHERE id = 1', using) or 0
 
 
-def load(progress=None, using='default'):
+def load(progress=None, using='default', on_snapshot=None):
     """Build the whole RAM image (files excepted) from the database `using`, as of one consistent
-    snapshot (MariaDB) so that writers may go on meanwhile. Returns (inventory, seq)."""
+    snapshot (MariaDB) so that writers may go on meanwhile; `on_snapshot()` is called once that
+    snapshot is open. Returns (inventory, seq)."""
     import gc
 
     from django.db import transaction
@@ -105,15 +106,18 @@ def load(progress=None, using='default'):
     gc.disable()   # millions of new objects and no garbage: collecting meanwhile is a third of the time
     try:
         if connections[using].vendor == 'mysql':
-            with transaction.atomic(using=using):   # REPEATABLE READ: one read view for every query
-                return _load(progress, using)
-        return _load(progress, using)
+            with transaction.atomic(using=using), connections[using].cursor() as cursor:
+                # one read view for every query (Django's own default level is READ COMMITTED)
+                cursor.execute('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ')
+                cursor.execute('START TRANSACTION WITH CONSISTENT SNAPSHOT')
+                return _load(progress, using, on_snapshot)
+        return _load(progress, using, on_snapshot)
     finally:
         if enabled:
             gc.enable()
 
 
-def _load(progress, using):
+def _load(progress, using, on_snapshot=None):
     def stream(sql):
         return _stream(sql, using=using)
 
@@ -127,6 +131,8 @@ def _load(progress, using):
     inv = Inventory(with_default_partition=False)
     seq = current_seq(using)
     inv.digest = scalar(f'SELECT digest FROM {m.InventoryState._meta.db_table} WHERE id = 1') or ''
+    if on_snapshot is not None:
+        on_snapshot()
     sv_cache = {}
     stamps = {}
     stamp = stamps.setdefault

@@ -260,9 +260,9 @@ def test_late_secondaries_catch_up_with_or_without_local_store(cluster):
     conn.close()
     with_store = cluster.start(b, primary=a)
     assert "copying the primary's store" in with_store.log()
+    query = ('SELECT index_name, non_unique, column_name FROM information_schema.statistics '
+             'WHERE table_schema = %s AND table_name = %s ORDER BY index_name, seq_in_index')
     for table in ('dyn_blocks', 'dyn_block_replicas', 'dyn_files'):   # indexes rebuilt after the copy
-        query = f'SELECT index_name, non_unique, column_name FROM information_schema.statistics ' \
-                f'WHERE table_schema = %s AND table_name = %s ORDER BY index_name, seq_in_index'
         assert db_rows(cluster, b, query, (b, table)) == db_rows(cluster, a, query, (a, table))
     assert datasets(with_store) == ['/A/B/RAW', '/Before/The/SECONDARIES']
     write_app(cluster, primary, '/After/The/SECONDARIES')
@@ -307,6 +307,14 @@ SLOW_WRITE_APP = '''
 '''
 
 
+def submit_slow(cluster, server, path, dataset, seconds):
+    """`manage.py dynamo --async` of the slow write application; returns its id."""
+    r = cluster.manage(server, 'dynamo', f'{path} {dataset} {seconds}', '--write-request', '--title', 'slow',
+                       '--async')
+    assert r.returncode == 0, r.stderr
+    return int(r.stdout.split()[1])
+
+
 def app_record(server, app_id):
     code, body = server.get(f'/data/applications/list?id={app_id}')
     assert code == 200, body
@@ -322,15 +330,9 @@ def test_one_writer_at_a_time_across_the_cluster(cluster):
     path.write_text(textwrap.dedent(SLOW_WRITE_APP))
     assert cluster.manage(primary, 'exec_auth', '--executable', str(path), '--title', 'slow').returncode == 0
 
-    def submit(server, dataset, seconds):
-        r = cluster.manage(server, 'dynamo', f'{path} {dataset} {seconds}', '--write-request', '--title', 'slow',
-                           '--async')
-        assert r.returncode == 0, r.stderr
-        return int(r.stdout.split()[1])
-
-    first = submit(secondary, '/First/On/SECONDARY', 3)
+    first = submit_slow(cluster, secondary, path, '/First/On/SECONDARY', 3)
     assert wait_for(lambda: app_record(secondary, first)['state'] == 'run', 10)
-    second = submit(primary, '/Second/On/PRIMARY', 0)
+    second = submit_slow(cluster, primary, path, '/Second/On/PRIMARY', 0)
     doc = cluster.tmp_path / 'third.json'
     doc.write_text(json.dumps({'dataset': [{'name': '/Third/Injected/RAW'}]}))
     third = cluster.manage(primary, 'dynamo_inject', str(doc), timeout=60)
@@ -379,15 +381,9 @@ def test_failover_when_the_primary_is_killed(cluster):
     path.write_text(textwrap.dedent(SLOW_WRITE_APP))
     assert cluster.manage(primary, 'exec_auth', '--executable', str(path), '--title', 'slow').returncode == 0
 
-    def submit(server, dataset, seconds):
-        r = cluster.manage(server, 'dynamo', f'{path} {dataset} {seconds}', '--write-request', '--title', 'slow',
-                           '--async')
-        assert r.returncode == 0, r.stderr
-        return int(r.stdout.split()[1])
-
-    running = submit(primary, '/Running/When/KILLED', 60)    # holds the writer lease
+    running = submit_slow(cluster, primary, path, '/Running/When/KILLED', 60)    # holds the writer lease
     assert wait_for(lambda: app_record(primary, running)['state'] == 'run', 10)
-    queued = submit(primary, '/Queued/Before/FAILOVER', 0)   # waits for the lease
+    queued = submit_slow(cluster, primary, path, '/Queued/Before/FAILOVER', 0)   # waits for the lease
     # the secondary keeps copies of the cluster's tables: the queued application is among them
     assert wait_for(lambda: db_rows(cluster, b, 'SELECT state FROM dyn_applications WHERE id = %s', (queued,)), 10)
     assert status(secondary)['digest'] == status(primary)['digest']
