@@ -105,8 +105,9 @@ def load(progress=None, using='default', on_snapshot=None):
     enabled = gc.isenabled()
     gc.disable()   # millions of new objects and no garbage: collecting meanwhile is a third of the time
     try:
-        if connections[using].vendor == 'mysql':
-            with transaction.atomic(using=using), connections[using].cursor() as cursor:
+        conn = connections[using]
+        if conn.vendor == 'mysql' and not conn.in_atomic_block:   # (a caller's transaction is its own)
+            with transaction.atomic(using=using), conn.cursor() as cursor:
                 # one read view for every query (Django's own default level is READ COMMITTED)
                 cursor.execute('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ')
                 cursor.execute('START TRANSACTION WITH CONSISTENT SNAPSHOT')
