@@ -179,7 +179,7 @@ def _snapshot(conn):
     conn.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY')
 
 
-def copy_store(progress=None, batch=5000, src=None):
+def copy_store(progress=None, batch=20000, src=None):
     """Replace the local store by the primary's, read under one consistent snapshot (writers on the
     primary go on meanwhile), on `src` if given (a connection already in its snapshot; closed here).
     Returns the (seq, digest) copied. The local state row says "copying" until the end, so that an
@@ -192,6 +192,7 @@ def copy_store(progress=None, batch=5000, src=None):
     if src is None:
         src = _primary_connection()
         _snapshot(src)
+    bulk = _BulkLoader()
     try:
         dst.ensure_connection()
         literal = dst.connection.literal
@@ -220,8 +221,9 @@ def copy_store(progress=None, batch=5000, src=None):
                             rows = raw.fetchmany(batch)
                             if not rows:
                                 break
-                            values = ','.join(map(row_sql, rows))
-                            out.execute(f'INSERT INTO {table} ({columns}) VALUES {values}'.replace('%', '%%'))
+                            if not bulk.load(table, columns, fields, rows):
+                                values = ','.join(map(row_sql, rows))
+                                out.execute(f'INSERT INTO {table} ({columns}) VALUES {values}'.replace('%', '%%'))
                             count += len(rows)
                             if progress:
                                 progress(table, count)
@@ -235,10 +237,68 @@ def copy_store(progress=None, batch=5000, src=None):
             raw.close()
     finally:
         src.close()
+        bulk.close()
     InventoryState.objects.filter(id=1).update(seq=seq, digest=digest, updated=timezone.now())
     log.info('copied the primary\'s store at change set %d: %d rows in %.1f s', seq, sum(copied.values()),
              time.monotonic() - start)
     return seq, digest
+
+
+class _BulkLoader:
+    """Rows into a local table with LOAD DATA LOCAL INFILE (a fifth faster than multi-row INSERTs);
+    load() returns False when the server refuses it (local_infile off), and INSERTs are used then."""
+
+    def __init__(self):
+        self.conn = None
+        self.refused = False
+
+    def load(self, table, columns, fields, rows):
+        import os
+        import tempfile
+        if self.refused:
+            return False
+        if self.conn is None:
+            import MySQLdb
+            d = settings.DATABASES['default']
+            self.conn = MySQLdb.connect(host=d['HOST'], port=int(d['PORT'] or 3306), user=d['USER'],
+                                        passwd=d['PASSWORD'], db=d['NAME'], charset='utf8mb4', local_infile=1,
+                                        autocommit=True)
+            self.conn.query('SET SESSION foreign_key_checks = 0, unique_checks = 0')
+        fd, path = tempfile.mkstemp(suffix='.tsv')
+        try:
+            with os.fdopen(fd, 'w', encoding='utf-8') as f:
+                f.write(''.join(_tsv_line(row) for row in rows))
+            try:
+                self.conn.cursor().execute(
+                    f"LOAD DATA LOCAL INFILE %s INTO TABLE {table} CHARACTER SET utf8mb4 ({columns})", (path,))
+            except Exception as exc:   # noqa: BLE001 - e.g. local_infile disabled on the server
+                log.info('LOAD DATA refused (%s): copying with INSERTs', str(exc).splitlines()[0][:120])
+                self.refused = True
+                return False
+        finally:
+            os.unlink(path)
+        return True
+
+    def close(self):
+        if self.conn is not None:
+            self.conn.close()
+
+
+_TSV_ESCAPES = str.maketrans({'\\': '\\\\', '\t': '\\t', '\n': '\\n', '\0': '\\0'})
+
+
+def _tsv_field(v):
+    if v is None:
+        return '\\N'
+    if isinstance(v, str):
+        return v.translate(_TSV_ESCAPES)
+    if isinstance(v, bool):
+        return '1' if v else '0'
+    return str(v)
+
+
+def _tsv_line(row):
+    return '\t'.join(map(_tsv_field, row)) + '\n'
 
 
 def _secondary_indexes(conn, table):
