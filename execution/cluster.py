@@ -8,6 +8,7 @@ the primary's store when it keeps no local one) and then replays every change se
 order, checking each against the primary's chained digest.
 """
 import logging
+import sys
 import time
 
 from django.conf import settings
@@ -374,50 +375,67 @@ def load_image(say):
     return _copy_and_load(say, progress)
 
 
+def open_snapshot():
+    """A connection of its own to the primary's database, in a consistent read view."""
+    conn = _primary_connection()
+    _snapshot(conn)
+    return conn
+
+
 def _copy_and_load(say, progress):
-    """Copy the primary's store into the local one and load the image from the primary's, at once
-    (two connections), from one committed state: both read views are opened while a third
-    connection holds the state row, which every writer locks before it commits (for milliseconds)."""
+    """Copy the primary's store into the local one (`manage.py dynamo_copy_store`, a process of its
+    own) and load the image from the primary's, at once and from one committed state: both read
+    views are opened while this server holds the state row, which every writer locks before it
+    commits (for milliseconds)."""
+    import json
+    import os
+    import subprocess
     import threading
 
     from inventory.objects import Block
+    env = dict(os.environ, DYNAMO_MASTER_CONF=json.dumps(settings.DYNAMO_MASTER))
     lock = _primary_connection()
-    copier = _primary_connection()
+    child = None
     outcome = {}
     try:
         lock.query('START TRANSACTION')
         cursor = lock.cursor()
         cursor.execute('SELECT seq FROM dyn_inventory_state WHERE id = 1 FOR UPDATE')
         cursor.fetchall()
-        _snapshot(copier)
+        child = subprocess.Popen([sys.executable, str(settings.BASE_DIR / 'manage.py'), 'dynamo_copy_store'],
+                                 env=env, stdout=subprocess.PIPE, text=True, cwd=str(settings.BASE_DIR))
+        first = child.stdout.readline().strip()
+        if first != 'snapshot':
+            child.wait()
+            raise inventory_services.OutOfSync(f'the copy of the primary\'s store did not start ({first or "no output"})')
 
-        def copy():
-            try:
-                outcome['copied'] = copy_store(
-                    progress=lambda table, n: say(f'copying: {n} rows of {table}') if n % 500000 == 0 else None,
-                    src=copier)
-            except BaseException as exc:   # reported by the loading thread
-                outcome['error'] = exc
-            finally:
-                connections.close_all()
-        thread = threading.Thread(target=copy, name='store-copy', daemon=True)
-        thread.start()
+        def relay():
+            for line in child.stdout:
+                words = line.split()
+                if words[:1] == ['rows'] and int(words[2]) % 500000 == 0:
+                    say(f'copying: {words[2]} rows of {words[1]}')
+                elif words[:1] == ['done']:
+                    outcome['seq'] = int(words[1])
+        reader = threading.Thread(target=relay, name='store-copy-output', daemon=True)
+        reader.start()
         inventory, seq = store.load(progress=progress, using=PRIMARY, on_snapshot=lock.commit)
+    except BaseException:
+        if child is not None and child.poll() is None:
+            child.kill()
+        raise
     finally:
         lock.close()
-    thread.join()
-    if 'error' in outcome:
-        raise outcome['error']
-    if outcome['copied'][0] != seq:
-        raise inventory_services.OutOfSync(f'the copy ({outcome["copied"][0]}) and the image ({seq}) '
-                                           f'are not of the same change set')
+    code = child.wait()
+    reader.join()
+    if code != 0 or outcome.get('seq') != seq:
+        raise inventory_services.OutOfSync(f'the copy of the primary\'s store failed (exit code {code}, change set '
+                                           f'{outcome.get("seq")} against the image\'s {seq})')
     inventory.seq = seq
     inventory.files = store.FileCatalog()   # file lists from the local store from now on
     Block.file_source = inventory.files
     return inventory
 
 
-# ------------------------------------------------------------------------------ following
 class Follower:
     """Applies the primary's change sets to this server's image (and local store), in order."""
 
