@@ -373,10 +373,11 @@ def chained_digest(cluster, database, seq, previous):
 
 def test_failover_when_the_primary_is_killed(cluster):
     import signal
-    a, b = cluster.database('a'), cluster.database('b')
+    a, b, c = cluster.database('a'), cluster.database('b'), cluster.database('c')
     primary = cluster.start(a, DYNAMO_FAILOVER_TIMEOUT='5')
     inject(cluster, primary, DOC)
     secondary = cluster.start(b, primary=a, DYNAMO_FAILOVER_TIMEOUT='5')
+    third = cluster.start(c, primary=a, DYNAMO_FAILOVER_TIMEOUT='5')   # a higher id: it follows
     path = cluster.tmp_path / 'slow.py'
     path.write_text(textwrap.dedent(SLOW_WRITE_APP))
     assert cluster.manage(primary, 'exec_auth', '--executable', str(path), '--title', 'slow').returncode == 0
@@ -403,6 +404,11 @@ def test_failover_when_the_primary_is_killed(cluster):
     me = status(secondary)
     assert me['seq'] == last_seq + 1
     assert me['digest'] == chained_digest(cluster, b, me['seq'], last_digest)
+    # the other secondary follows the new primary
+    assert wait_for(lambda: status(third)['digest'] == me['digest'], 10), third.log()
+    assert status(third)['role'] == 'secondary'
+    assert 'following the new primary' in third.log()
+    assert {p['id']: p['role'] for p in status(third)['peers']}[status(secondary)['server_id']] == 'primary'
 
     # the old primary, restarted as it was, finds it was replaced: it joins as a secondary and catches up
     old = cluster.start(a, DYNAMO_FAILOVER_TIMEOUT='5')
