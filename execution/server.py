@@ -291,6 +291,8 @@ class DynamoServer:
     def _process_one(self):
         """Apply the next queued write: any, when the writer lease is free (this server then holds
         it meanwhile); only those its holder sent, when a writer holds it."""
+        if not services.request_pending():
+            return False   # the common case: one cheap query, no lease taken
         holder = cluster.lease_holder()
         owner = f'server {self.record.id} write'
         if holder and holder != owner:

@@ -75,6 +75,10 @@ def request_payload(request):
                    .values_list('data', flat=True))
 
 
+def request_pending():
+    return ChangeRequest.objects.using(cluster_db()).filter(state=RequestState.PENDING).exists()
+
+
 def request_claim_next(lease_holder=''):
     """The oldest pending request, marked running; None if there is none. While a writer holds the
     lease (`lease_holder`), only the requests it sent are taken."""
