@@ -14,10 +14,6 @@ from execution.cluster import cluster_db
 from execution.models import ExecAuthorization
 
 
-def _auths():
-    return ExecAuthorization.objects.using(cluster_db())
-
-
 def checksum_bytes(data):
     return hashlib.sha256(data).hexdigest()
 
@@ -42,14 +38,14 @@ def authorize(*, path, title, users=()):
     with transaction.atomic(using=db):
         created = []
         for user in targets:
-            _auths().filter(title=title, user=user).delete()
-            created.append(_auths().create(title=title, user=user, checksum=checksum,
+            ExecAuthorization.objects.filter(title=title, user=user).delete()
+            created.append(ExecAuthorization.objects.create(title=title, user=user, checksum=checksum,
                                            path=str(path), created=timezone.now()))
     return created
 
 
 def revoke(*, title, users=()):
-    qs = _auths().filter(title=title)
+    qs = ExecAuthorization.objects.filter(title=title)
     if users:
         qs = qs.filter(user__username__in=users)
     count, _ = qs.delete()
@@ -57,15 +53,15 @@ def revoke(*, title, users=()):
 
 
 def list_authorizations(title=None):
-    qs = _auths().select_related('user').order_by('title', 'user__username')
+    qs = ExecAuthorization.objects.select_related('user').order_by('title', 'user__username')
     return list(qs.filter(title=title) if title else qs)
 
 
 def check(*, title, user, checksum):
     """None if (title, user, checksum) is authorized, else a message saying which part failed."""
-    entries = list(_auths().filter(title=title).filter(Q(user__username=user.username) | Q(user__isnull=True)))
+    entries = list(ExecAuthorization.objects.filter(title=title).filter(Q(user__username=user.username) | Q(user__isnull=True)))
     if not entries:
-        if not _auths().filter(title=title).exists():
+        if not ExecAuthorization.objects.filter(title=title).exists():
             return f'title "{title}" is not authorized for any script (see manage.py exec_auth)'
         return f'user "{user.username}" is not authorized to run title "{title}"'
     if any(e.checksum == checksum for e in entries):

@@ -58,24 +58,27 @@ def shadow_copy():
 
 
 def local_state():
-    InventoryState.objects.using('default').get_or_create(id=1)
-    return InventoryState.objects.using('default').filter(id=1).values('epoch', 'primary_at', 'seq', 'digest').first()
+    return cluster.state_row(create=True)   # created: a promotion writes its epoch into it
+
+
+def peer_query(address, sql, params=()):
+    """Run one statement on a peer's database; its first row (None if it has none). Raises when
+    the peer does not answer."""
+    conn = cluster.peer_connect(address, timeout=2)
+    try:
+        c = conn.cursor()
+        c.execute(sql, params)
+        return c.fetchone()
+    finally:
+        conn.close()
 
 
 def peer_row(address, sql, params=()):
     """The first row of a query on a peer's database; None when it has none or does not answer."""
     try:
-        conn = cluster.peer_connect(address, timeout=2)
+        return peer_query(address, sql, params)
     except Exception:   # noqa: BLE001 - an unreachable peer says nothing
         return None
-    try:
-        c = conn.cursor()
-        c.execute(sql, params)
-        return c.fetchone()
-    except Exception:   # noqa: BLE001
-        return None
-    finally:
-        conn.close()
 
 
 def fenced_by(state=None):
@@ -85,10 +88,10 @@ def fenced_by(state=None):
     state = state or local_state()
     if state['primary_at']:
         return json.loads(state['primary_at'])
-    own = json.dumps(cluster.own_address())
+    own = cluster.own_address()
     for key in set(Server.objects.using('default').exclude(db_address='').values_list('db_address', flat=True)):
         address = json.loads(key)
-        if key == own or address == cluster.own_address():
+        if address == own:
             continue
         row = peer_row(address, 'SELECT epoch, primary_at FROM dyn_inventory_state WHERE id = 1')
         if row and row[0] > state['epoch'] and not row[1]:
@@ -238,13 +241,8 @@ class Coordinator:
         """Write the new epoch and this primary's address into every database not reached yet."""
         for key, (epoch, primary_at) in list(self.fences.items()):
             try:
-                conn = cluster.peer_connect(json.loads(key), timeout=2)
-                try:
-                    conn.cursor().execute(
-                        'UPDATE dyn_inventory_state SET epoch = %s, primary_at = %s WHERE id = 1 AND epoch < %s',
-                        (epoch, primary_at, epoch))
-                finally:
-                    conn.close()
+                peer_query(json.loads(key), 'UPDATE dyn_inventory_state SET epoch = %s, primary_at = %s '
+                                            'WHERE id = 1 AND epoch < %s', (epoch, primary_at, epoch))
                 del self.fences[key]
                 log.info('fenced the database %s (epoch %d)', key, epoch)
             except Exception:   # noqa: BLE001 - unreachable now: tried again on the next heartbeat

@@ -251,7 +251,7 @@ class Scheduler:
         single committer) and come back here through the log."""
         import json
         from execution import services
-        from execution.models import RequestKind, RequestState
+        from execution.models import RequestState
         try:
             operations = list(read_changes(path))
         except (ValueError, OSError) as exc:
@@ -260,8 +260,7 @@ class Scheduler:
             return AppState.DONE, 'exit code 0; nothing to change', None, 0
         log.info('application %d: sending %d changes to the primary', run.app_id, len(operations))
         try:
-            request = services.request_submit(kind=RequestKind.CHANGES, origin=origin, lease=self._lease(run.app_id),
-                                              payload=json.dumps(operations, separators=(',', ':')))
+            request = cluster.send_changes(operations, origin=origin, lease=self._lease(run.app_id))
             request = services.request_wait(request_id=request.id)
         except Exception as exc:   # the primary's database failed: nothing was applied
             log.exception('application %d: changes could not be sent to the primary', run.app_id)

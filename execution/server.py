@@ -35,6 +35,7 @@ class DynamoServer:
         self.stop_event = stop_event or threading.Event()
         self.force_stop = force_stop or threading.Event()
         self._waiting_said = 0.
+        self._trouble_said = 0.
         self.wake = threading.Event()
         self.poll_interval = poll_interval
         self.heartbeat_interval = heartbeat_interval
@@ -53,13 +54,9 @@ class DynamoServer:
         # hand the interpreter lock around more often than the default 5 ms, so that web threads
         # are not held up for long by a change set being applied in this thread
         sys.setswitchinterval(0.0005)
+        # (a primary replaced by failover is pointed at its successor by the command's
+        # require_database(): cluster.resolve_primary)
         clustered = connection.vendor == 'mysql'
-        if clustered and not self.secondary:
-            address = failover.fenced_by()
-            if address is not None:
-                log.warning('a newer primary replaced this server (its database is %s): starting as its secondary',
-                            address)
-                cluster.follow_address(address)
         if self.secondary and not cluster.wait_for_primary(self.stop_event, lambda text: log.info(text)):
             return
         self.record = self._register()
@@ -104,9 +101,13 @@ class DynamoServer:
             except Exception:  # the database may be what failed
                 log.warning('could not unregister server %s', self.record.id)
 
+    @property
+    def _lease(self):
+        """The writer-lease name of this server's own writes (queued and web writes it applies)."""
+        return f'server {self.record.id} write'
+
     def _register(self):
-        from execution.failover import local_state
-        epoch = local_state()['epoch'] if connection.vendor == 'mysql' else 0
+        epoch = cluster.state_row()['epoch'] if connection.vendor == 'mysql' else 0
         return services.server_register(bind=self.bind, role='secondary' if self.secondary else 'primary',
                                         epoch=epoch)
 
@@ -232,7 +233,7 @@ class DynamoServer:
 
     def _database_trouble(self, exc):
         now = time.monotonic()
-        if now - getattr(self, '_trouble_said', 0.) > 5:
+        if now - self._trouble_said > 5:
             self._trouble_said = now
             log.warning('a database does not answer (retrying): %s', str(exc).splitlines()[0][:200])
 
@@ -243,9 +244,7 @@ class DynamoServer:
             busy = self.follower.step() > 0 or busy
         except inventory_services.OutOfSync as exc:
             log.error('out of sync with the primary: %s; resynchronizing', exc)
-            services.server_heartbeat(server_id=self.record.id, state=ServerState.SYNCING,
-                                      detail=f'resynchronizing: {exc}'[:255])
-            self._load()
+            self._load()   # (says `syncing` in the server table)
             services.server_heartbeat(server_id=self.record.id, state=ServerState.ONLINE,
                                       seq=RUNTIME.inventory.seq, digest=RUNTIME.inventory.digest, detail='')
             busy = True
@@ -261,14 +260,13 @@ class DynamoServer:
             return True
         if self.secondary:
             return cluster.forward_write(RUNTIME, job)
-        owner = f'server {self.record.id} write'
-        if not cluster.lease_acquire(owner):
+        if not cluster.lease_acquire(self._lease):
             RUNTIME.write_jobs.put(job)   # a write application somewhere in the cluster holds the lease
             return False
         try:
             return self._apply_web_write(job)
         finally:
-            cluster.lease_release(owner)
+            cluster.lease_release(self._lease)
 
     def _apply_web_write(self, job):
         holder = {}
@@ -294,17 +292,16 @@ class DynamoServer:
         if not services.request_pending():
             return False   # the common case: one cheap query, no lease taken
         holder = cluster.lease_holder()
-        owner = f'server {self.record.id} write'
-        if holder and holder != owner:
+        if holder and holder != self._lease:
             request = services.request_claim_next(lease_holder=holder)
             return request is not None and self._apply_request(request)
-        if not cluster.lease_acquire(owner):
+        if not cluster.lease_acquire(self._lease):
             return False
         try:
             request = services.request_claim_next()
             return request is not None and self._apply_request(request)
         finally:
-            cluster.lease_release(owner)
+            cluster.lease_release(self._lease)
 
     def _apply_request(self, request):
         text = services.request_payload(request)

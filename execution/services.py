@@ -17,12 +17,13 @@ CHUNK_CHARS = 2_000_000
 
 
 # ------------------------------------------------------------------------------ servers
-# Servers, requests: in the cluster's database (the primary's; this server's own when it is the primary)
+# Servers, requests: in the cluster's database (the primary's; this server's own when it is the
+# primary), where their models' managers (ClusterManager) send every query
 def server_register(*, bind, role='primary', epoch=0):
     from execution.cluster import own_address
     now = timezone.now()
     address = json.dumps(own_address()) if settings.DATABASES['default']['ENGINE'].endswith('mysql') else ''
-    return Server.objects.using(cluster_db()).create(
+    return Server.objects.create(
         hostname=socket.getfqdn(), pid=os.getpid(), bind=bind, role=role, state=ServerState.STARTING,
         started=now, heartbeat=now, epoch=epoch, db_address=address)
 
@@ -37,22 +38,22 @@ def server_heartbeat(*, server_id, state=None, seq=None, digest=None, detail=Non
         fields['digest'] = digest
     if detail is not None:
         fields['detail'] = detail[:255]
-    Server.objects.using(cluster_db()).filter(id=server_id).update(**fields)
+    Server.objects.filter(id=server_id).update(**fields)
 
 
 def server_unregister(*, server_id):
-    Server.objects.using(cluster_db()).filter(id=server_id).delete()
+    Server.objects.filter(id=server_id).delete()
 
 
 def live_servers():
     cutoff = timezone.now() - timedelta(seconds=settings.DYNAMO_HEARTBEAT_TIMEOUT)
-    return list(Server.objects.using(cluster_db()).filter(
+    return list(Server.objects.filter(
         heartbeat__gte=cutoff, state__in=[ServerState.STARTING, ServerState.LOADING, ServerState.ONLINE,
                                           ServerState.WAITING, ServerState.SYNCING]))
 
 
 def known_servers():
-    return list(Server.objects.using(cluster_db()).order_by('id'))
+    return list(Server.objects.order_by('id'))
 
 
 # ------------------------------------------------------------------------------ requests
@@ -60,34 +61,32 @@ def request_submit(*, kind, origin, payload, lease=''):
     """Queue a write for the server. payload: the document text, or a JSON list of operations."""
     if kind not in RequestKind.values:
         raise ValueError(f'unknown request kind {kind!r}')
-    db = cluster_db()
-    with transaction.atomic(using=db):
-        request = ChangeRequest.objects.using(db).create(kind=kind, origin=origin[:255], created=timezone.now(),
+    with transaction.atomic(using=cluster_db()):
+        request = ChangeRequest.objects.create(kind=kind, origin=origin[:255], created=timezone.now(),
                                                          lease=lease[:255])
-        ChangeRequestChunk.objects.using(db).bulk_create(
+        ChangeRequestChunk.objects.bulk_create(
             ChangeRequestChunk(request=request, index=i, data=payload[start:start + CHUNK_CHARS])
             for i, start in enumerate(range(0, max(len(payload), 1), CHUNK_CHARS)))
     return request
 
 
 def request_payload(request):
-    return ''.join(ChangeRequestChunk.objects.using(cluster_db()).filter(request=request).order_by('index')
+    return ''.join(ChangeRequestChunk.objects.filter(request=request).order_by('index')
                    .values_list('data', flat=True))
 
 
 def request_pending():
-    return ChangeRequest.objects.using(cluster_db()).filter(state=RequestState.PENDING).exists()
+    return ChangeRequest.objects.filter(state=RequestState.PENDING).exists()
 
 
 def request_claim_next(lease_holder=''):
     """The oldest pending request, marked running; None if there is none. While a writer holds the
     lease (`lease_holder`), only the requests it sent are taken."""
-    db = cluster_db()
-    pending = ChangeRequest.objects.using(db).filter(state=RequestState.PENDING)
+    pending = ChangeRequest.objects.filter(state=RequestState.PENDING)
     if lease_holder:
         pending = pending.filter(lease=lease_holder)
     for request in pending.order_by('id')[:5]:
-        if ChangeRequest.objects.using(db).filter(id=request.id, state=RequestState.PENDING).update(state=RequestState.RUNNING):
+        if ChangeRequest.objects.filter(id=request.id, state=RequestState.PENDING).update(state=RequestState.RUNNING):
             request.state = RequestState.RUNNING
             return request
     return None
@@ -99,15 +98,15 @@ def request_finish(*, request, ok, message, seq=None, result=None):
     request.seq = seq
     request.result = json.dumps(result or {})
     request.finished = timezone.now()
-    request.save(using=cluster_db(), update_fields=['state', 'message', 'seq', 'result', 'finished'])
-    ChangeRequestChunk.objects.using(cluster_db()).filter(request=request).delete()
+    request.save(update_fields=['state', 'message', 'seq', 'result', 'finished'])
+    ChangeRequestChunk.objects.filter(request=request).delete()
 
 
 def request_wait(*, request_id, timeout=None, poll=0.05, on_poll=None):
     """Block until the request is applied or failed; returns the request."""
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
-        request = ChangeRequest.objects.using(cluster_db()).get(id=request_id)
+        request = ChangeRequest.objects.get(id=request_id)
         if request.state in (RequestState.APPLIED, RequestState.FAILED):
             return request
         if on_poll:

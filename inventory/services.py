@@ -131,7 +131,7 @@ class _NoLock:
 
 
 def apply_changeset(*, inventory, origin, operations=None, builder=None, keep_ids=False, progress=None,
-                    ram_lock=None, expect=None, using='default'):
+                    ram_lock=None, expect=None):
     """Apply one change set to RAM and database atomically; returns AppliedChangeSet.
 
     Either `operations` (ordered ('u'|'d', dict) pairs) or `builder(inventory) -> result dict`
@@ -149,8 +149,8 @@ def apply_changeset(*, inventory, origin, operations=None, builder=None, keep_id
     if operations is not None:
         operations = decode_operations(operations)
     try:
-        with transaction.atomic(using=using):
-            state, _ = InventoryState.objects.using(using).select_for_update().get_or_create(id=1)
+        with transaction.atomic():
+            state, _ = InventoryState.objects.select_for_update().get_or_create(id=1)
             seq = state.seq + 1
             if expect is None and state.primary_at:
                 raise Fenced(f'this server is no longer the primary (epoch {state.epoch}: the primary is '
@@ -162,7 +162,7 @@ def apply_changeset(*, inventory, origin, operations=None, builder=None, keep_id
                 locked_at = time.monotonic()
                 if state.seq != inventory.seq:
                     catch_up(inventory, upto=state.seq)
-                log_writer = _ChangeSetWriter(seq, origin, state.digest, using)
+                log_writer = _ChangeSetWriter(seq, origin, state.digest)
                 journal = inventory.begin(keep_ids=keep_ids, sink=log_writer.add)
                 result = {}
                 if builder is not None:
@@ -171,7 +171,7 @@ def apply_changeset(*, inventory, origin, operations=None, builder=None, keep_id
                     apply_operations(inventory, operations, progress)
                 ram_done = time.monotonic()
             if journal.num_ops:
-                store.persist(journal, using=using)
+                store.persist(journal)
                 digest = log_writer.close(journal.num_ops)
                 if expect is not None and expect[1] and expect[1] != digest:
                     raise OutOfSync(f'change set {seq} replayed with digest {digest[:12]}, '
@@ -212,13 +212,12 @@ class _ChangeSetWriter:
     sha256(previous digest, chunk 0, chunk 1, ...)."""
     BUFFER = 50000
 
-    def __init__(self, seq, origin, previous_digest, using='default'):
+    def __init__(self, seq, origin, previous_digest):
         self.seq = seq
-        self.using = using
         self.buffer = []
         self.index = 0
         self.hash = hashlib.sha256(previous_digest.encode())
-        self.changeset = ChangeSet.objects.using(using).create(
+        self.changeset = ChangeSet.objects.create(
             seq=seq, origin=origin[:255], applied_at=timezone.now(), num_changes=0)
 
     def add(self, op, data):
@@ -233,18 +232,18 @@ class _ChangeSetWriter:
             self.hash.update(data.encode())
             chunks.append(ChangeSetChunk(changeset_id=self.seq, index=self.index, data=data))
             self.index += 1
-        ChangeSetChunk.objects.using(self.using).bulk_create(chunks)
+        ChangeSetChunk.objects.bulk_create(chunks)
         self.buffer = []
 
     def close(self, num_changes):
         self._flush()
         digest = self.hash.hexdigest()
-        ChangeSet.objects.using(self.using).filter(seq=self.seq).update(
+        ChangeSet.objects.filter(seq=self.seq).update(
             num_changes=num_changes, applied_at=timezone.now(), digest=digest)
         return digest
 
     def discard(self):
-        ChangeSet.objects.using(self.using).filter(seq=self.seq).delete()
+        ChangeSet.objects.filter(seq=self.seq).delete()
 
 
 def apply_request(*, inventory, kind, text, origin, progress=None, ram_lock=None):

@@ -55,10 +55,15 @@ def _stream(sql, params=(), using='default'):
                 yield from rows
 
 
-def _scalar(sql, using='default'):
+def _first(sql, using='default'):
+    """The first row of a (small) query, or None."""
     with connections[using].cursor() as cursor:
         cursor.execute(sql)
-        row = cursor.fetchone()
+        return cursor.fetchone()
+
+
+def _scalar(sql, using='default'):
+    row = _first(sql, using)
     return row[0] if row else None
 
 
@@ -130,8 +135,8 @@ def _load(progress, using, on_snapshot=None):
 
     p = _Progress(progress)
     inv = Inventory(with_default_partition=False)
-    seq = current_seq(using)
-    inv.digest = scalar(f'SELECT digest FROM {m.InventoryState._meta.db_table} WHERE id = 1') or ''
+    seq, inv.digest = _first(f'SELECT seq, digest FROM {m.InventoryState._meta.db_table} WHERE id = 1',
+                             using) or (0, '')
     if on_snapshot is not None:
         on_snapshot()
     sv_cache = {}
@@ -401,7 +406,7 @@ def _delete(cursor, table, keys, values):
         cursor.execute(sql, params)
 
 
-def persist(journal, using='default'):
+def persist(journal):
     """Write the net effect of one applied change set. Must run inside the caller's transaction."""
     by_type = {}
     for obj in journal.removed.values():
@@ -416,7 +421,7 @@ def persist(journal, using='default'):
         return by_type.get(('u', cls), [])
 
     touched_blocks = set()
-    with connections[using].cursor() as c:
+    with connections['default'].cursor() as c:
         # ---- deletes, children first
         removed_br = [(br.block.id, br.site.id) for br in gone(BlockReplica)]
         # file lists: rows exist only for incomplete replicas; rewrite only the lists that changed

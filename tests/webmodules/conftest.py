@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.webmodules.helpers import PKI, Client, inject_demo, wait_online, write_module
+from tests.webmodules.helpers import PKI, Client, inject_demo, user_auth, wait_online, write_module
 
 ADMIN_DN = '/C=CH/O=Dynamo Test/OU=Users/CN=Jane Admin'
 OPERATOR_DN = '/C=CH/O=Dynamo Test/OU=Users/CN=Otto Operator'
@@ -35,6 +35,14 @@ class Certs:
         if label not in self.extra:
             self.extra[label] = self.pki.issue(label, subject)
         return self.extra[label]
+
+
+@pytest.fixture
+def users():
+    """jane (admin on inventory), otto (operator on application) and nora (no role), by their DNs."""
+    user_auth('--user', 'jane', '--dn', ADMIN_DN, '--role', 'admin', '--target', 'inventory')
+    user_auth('--user', 'otto', '--dn', OPERATOR_DN, '--role', 'operator', '--target', 'application')
+    user_auth('--user', 'nora', '--dn', NOROLE_DN)
 
 
 @pytest.fixture(scope='session')

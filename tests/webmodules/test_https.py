@@ -12,13 +12,6 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def users():
-    user_auth('--user', 'jane', '--dn', ADMIN_DN, '--role', 'admin', '--target', 'inventory')
-    user_auth('--user', 'otto', '--dn', OPERATOR_DN, '--role', 'operator', '--target', 'application')
-    user_auth('--user', 'nora', '--dn', NOROLE_DN)
-
-
-@pytest.fixture
 def web(make_web, users):
     return make_web(modules={'who.py': WHOAMI}, https=True)
 

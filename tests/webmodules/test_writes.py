@@ -9,9 +9,7 @@ import pytest
 
 from tests.conftest import manage
 from tests.support import row_counts
-from tests.webmodules.conftest import ADMIN_DN, NOROLE_DN, OPERATOR_DN
-from tests.webmodules.helpers import (CERN, DEMO_DATASETS, FINAL, MIT, MUON, TTBAR, WRITERS, ZEROBIAS,
-                                      user_auth, wait_for)
+from tests.webmodules.helpers import CERN, DEMO_DATASETS, FINAL, MIT, MUON, TTBAR, WRITERS, ZEROBIAS, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -23,13 +21,6 @@ NEW_DOC = {
                                                            {'name': '/store/web/0002.root', 'size': 2500}]}]}],
     'datasetreplica': [{'dataset': NEW, 'site': MIT, 'group': 'WebGroup'}],
 }
-
-
-@pytest.fixture
-def users():
-    user_auth('--user', 'jane', '--dn', ADMIN_DN, '--role', 'admin', '--target', 'inventory')
-    user_auth('--user', 'otto', '--dn', OPERATOR_DN, '--role', 'operator', '--target', 'application')
-    user_auth('--user', 'nora', '--dn', NOROLE_DN)
 
 
 @pytest.fixture

@@ -114,9 +114,8 @@ class Submit(WebModule):
             raise IllFormedRequest('timeout', timeout, 'hours') from None
         if RUNTIME.server_id is None:
             raise InvalidRequest('this process runs no application server')
-        from execution.cluster import cluster_db
         from execution.models import Server
-        server = Server.objects.using(cluster_db()).get(id=RUNTIME.server_id)
+        server = Server.objects.get(id=RUNTIME.server_id)
         user = authorization.user_for_login(caller.name)
         app = services.application_create(user=user, server_id=server.id, hostname=server.hostname,
                                           script=script.encode(), title=str(params.get('title') or 'DynamoExecutable'),

@@ -1,6 +1,6 @@
 """Internal: copy the primary's store into this server's own database, in a process of its own.
 
-A joining secondary runs it (execution/cluster.py) so that the copy's row formatting does not share
+A joining secondary runs it (execution/storecopy.py) so that the copy's row formatting does not share
 an interpreter lock with the loading of the image. Protocol on stdout: `snapshot` once its read
 view is open, `rows TABLE COUNT` as it goes, `done SEQ DIGEST` at the end.
 """
@@ -13,12 +13,12 @@ class Command(BaseCommand):
     help = "(internal) Copy the primary's store into the local database; used by a joining secondary."
 
     def handle(self, *args, **options):
-        from execution import cluster
+        from execution import storecopy
 
         def say(line):
             sys.stdout.write(line + '\n')
             sys.stdout.flush()
-        src = cluster.open_snapshot()
+        src = storecopy.open_snapshot()
         say('snapshot')
-        seq, digest = cluster.copy_store(progress=lambda table, n: say(f'rows {table} {n}'), src=src)
+        seq, digest = storecopy.copy_store(src, progress=lambda table, n: say(f'rows {table} {n}'))
         say(f'done {seq} {digest}')
