@@ -33,6 +33,11 @@ class _NamedEnum(enum.IntEnum):
     def label(self):
         return self.name.lower()
 
+    @classmethod
+    def name_of(cls, value):
+        """The wire name of a member given by value or name (the original's `X.status_name`)."""
+        return cls.parse(value).label
+
     def __str__(self):
         return self.name.lower()
 
@@ -70,6 +75,17 @@ class SiteStatus(_NamedEnum):
 class OwnershipLevel(_NamedEnum):
     DATASET = 1
     BLOCK = 2
+
+
+def add_constants(cls, prefix, enum_cls):
+    """The original's class constants (`Site.STAT_READY`, ...): the members of `enum_cls`."""
+    for member in enum_cls:
+        setattr(cls, prefix + member.name, member)
+
+
+def alias(value, original):
+    """A constructor argument given under our name (`value`) or under the original's (`original`)."""
+    return value if original is None else original
 
 
 def check_name(kind, value):

@@ -4,7 +4,9 @@ Objects are plain `__slots__` classes. A link attribute holds either the parent 
 the parent's name (an unlinked clone); only `Inventory.update` links objects into the graph.
 File lists never live in RAM: `Block.files` goes through the installed file source (a bounded cache).
 """
-from .base import DataType, DatasetStatus, ObjectError, check_name, check_nonnegative
+from .base import (DataType, DatasetStatus, ObjectError, add_constants, alias, check_name,
+                   check_nonnegative)
+from .rules import CHECKSUM_ALGORITHMS
 
 
 class Dataset:
@@ -12,9 +14,9 @@ class Dataset:
                  'blocks', 'replicas', '_attr')
 
     def __init__(self, name, status=DatasetStatus.UNKNOWN, data_type=DataType.UNKNOWN,
-                 software_version=None, last_update=0, is_open=True, id=0):
+                 software_version=None, last_update=0, is_open=True, id=0, *, did=None):
         self._name = check_name('dataset', name)
-        self.id = id
+        self.id = alias(id, did)
         self.status = DatasetStatus.parse(status)
         self.data_type = DataType.parse(data_type)
         self.software_version = software_version
@@ -91,9 +93,25 @@ class Dataset:
         return c
 
     unlinked_clone = clone
+    copy = copy_from           # the original's name
+
+    # the original's helpers (constants STAT_* and TYPE_* are added below the class)
+    status_name = staticmethod(DatasetStatus.name_of)
+    status_val = staticmethod(DatasetStatus.parse)
+    data_type_name = staticmethod(DataType.name_of)
+    data_type_val = staticmethod(DataType.parse)
+
+    @staticmethod
+    def format_software_version(value):
+        """The software version as shown to people: the value itself (no experiment's convention)."""
+        return value
 
     def __repr__(self):
         return f'Dataset({self._name!r})'
+
+
+add_constants(Dataset, 'STAT_', DatasetStatus)
+add_constants(Dataset, 'TYPE_', DataType)
 
 
 class Block:
@@ -106,12 +124,14 @@ class Block:
     # invalidate(block). None means "no file catalog": every block has no files.
     file_source = None
 
-    def __init__(self, name, dataset, size=0, num_files=0, is_open=False, last_update=0, id=0):
+    def __init__(self, name, dataset, size=0, num_files=0, is_open=False, last_update=0, id=0,
+                 internal_name=True, *, bid=None):
+        # (internal_name: the original could keep a compressed form of block names; ours are as given)
         self._name = check_name('block', name)
         if not isinstance(dataset, (str, Dataset)):
             raise ObjectError(f'block {name!r}: dataset must be a Dataset or a dataset name')
         self._dataset = dataset
-        self.id = id
+        self.id = alias(id, bid)
         self.size = check_nonnegative('block', 'size', size)
         self._st = (check_nonnegative('block', 'num_files', num_files), bool(is_open))
         self.last_update = check_nonnegative('block', 'last_update', last_update)
@@ -155,10 +175,38 @@ class Block:
 
     @staticmethod
     def from_full_name(full_name):
+        """'dataset#block' -> (dataset, block). Dataset names cannot hold '#' (rules.py), so the first
+        '#' separates them; the wire format never needs this (it sends the two names apart)."""
+        if not isinstance(full_name, str):
+            raise ObjectError(f'invalid block full name {full_name!r} (expected "dataset#block")')
         dataset, sep, block = full_name.partition('#')
         if not sep or not dataset or not block:
             raise ObjectError(f'invalid block full name {full_name!r} (expected "dataset#block")')
         return dataset, block
+
+    @staticmethod
+    def to_full_name(dataset_name, block_name):
+        return f'{dataset_name}#{block_name}'
+
+    # the original's internal (compressed) block names: here the internal name is the real name
+    @staticmethod
+    def to_internal_name(name):
+        return name
+
+    to_real_name = to_internal_name
+
+    def real_name(self):
+        return self._name
+
+    @classmethod
+    def named(cls, dataset_name, name):
+        """An unlinked block that only names itself and its dataset (decoded references); no checks."""
+        block = cls.__new__(cls)
+        block._name = name
+        block._dataset = dataset_name
+        block.id = block.size = block.last_update = 0
+        block._st = (0, False)
+        return block
 
     @property
     def files(self):
@@ -197,6 +245,7 @@ class Block:
                      self.last_update, self.id)
 
     unlinked_clone = clone
+    copy = copy_from
 
     def __repr__(self):
         return f'Block({self.full_name()!r})'
@@ -205,12 +254,15 @@ class Block:
 class File:
     __slots__ = ('_lfn', '_block', 'id', 'size', 'checksum')
 
-    def __init__(self, lfn, block=None, size=0, checksum=(), id=0):
+    # checksum is a tuple of (algorithm, value) pairs; these are the algorithms it may name
+    checksum_algorithms = CHECKSUM_ALGORITHMS
+
+    def __init__(self, lfn, block=None, size=0, checksum=(), id=0, *, fid=None):
         self._lfn = check_name('file', lfn)
         if block is not None and not isinstance(block, (str, Block)):
             raise ObjectError(f'file {lfn!r}: block must be a Block or a full block name')
         self._block = block
-        self.id = id
+        self.id = alias(id, fid)
         self.size = check_nonnegative('file', 'size', size)
         self.checksum = tuple(tuple(pair) for pair in checksum)
 
@@ -239,6 +291,7 @@ class File:
         return File(self._lfn, self.block_full_name, self.size, self.checksum, self.id)
 
     unlinked_clone = clone
+    copy = copy_from
 
     def __eq__(self, other):
         return isinstance(other, File) and self._lfn == other._lfn

@@ -3,6 +3,8 @@
 `update(obj)` never inserts its argument: it embeds a linked clone or copies attribute values into
 the existing object. `delete(obj)` finds the object by identifier and cascades. While a journal is
 active every mutation is recorded so that the store can persist it and a failure can be undone.
+Names and values given by users are checked against `rules` here (not when a logged change set is
+replayed: the primary accepted it once).
 """
 from .base import ObjectError
 from .dataset import Block, Dataset, File
@@ -11,7 +13,7 @@ from .journal import (DICT_POP, DICT_SET, LIST_APPEND, LIST_REMOVE, RESTORE, SET
                       SET_DISCARD, Journal, _MISSING)
 from .replica import BlockReplica, DatasetReplica, block_replica_state
 from .site import OWNED, Partition, Site, SitePartition
-from . import serialize
+from . import rules, serialize
 
 _BLOCK_INDEX_MIN = 64   # datasets with more blocks get a name index while they are being changed
 ID_KINDS = ('dataset', 'block', 'site', 'group', 'partition', 'file')
@@ -22,7 +24,7 @@ class Inventory:
         self.datasets = {}
         self.sites = {}
         self.partitions = {}
-        self.null_group = Group(None)
+        self.null_group = Group.null_group
         self.groups = {None: self.null_group}
         self.next_ids = dict.fromkeys(ID_KINDS, 1)
         self.seq = 0                 # last change set applied to this image
@@ -31,6 +33,7 @@ class Inventory:
         self.journal = None
         self.files = None            # file catalog: find(lfn) -> File or None, get_files(block)
         self._block_index = {}       # id(dataset) -> {block name: Block}, for big datasets
+        self._dataset_bytes = {}     # id(dataset) -> (dataset, sum of its block sizes), in a change set
         if with_default_partition:
             self.partitions['Default'] = Partition('Default', OWNED, id=self._new_id('partition', 0))
 
@@ -102,6 +105,7 @@ class Inventory:
         journal, self.journal = self.journal, None
         self.version += 1
         self._block_index.clear()
+        self._dataset_bytes.clear()
         return journal
 
     def abort(self):
@@ -210,8 +214,31 @@ class Inventory:
         if self.journal is not None:
             self.journal.mark_created(obj)
 
+    @property
+    def _checking(self):
+        """True unless a logged change set is being replayed (its ids and values are the primary's)."""
+        return self.journal is None or not self.journal.keep_ids
+
+    def _count_dataset_bytes(self, dataset, delta):
+        """A block of `dataset` grows (or shrinks) by `delta` bytes: the blocks of one dataset may not
+        hold more than rules.MAX_SIZE bytes together. The sums are kept while a change set lasts."""
+        journal = self.journal
+        cached = self._dataset_bytes.get(id(dataset)) if journal is not None else None
+        if cached is None or cached[0] is not dataset:
+            if delta <= 0:
+                return
+            cached = (dataset, sum([b.size for b in dataset.blocks]))
+        total = cached[1] + delta
+        if delta > 0 and total > rules.MAX_SIZE:
+            raise ObjectError(f'dataset {dataset.name}: its blocks would hold {total} bytes together, over '
+                              f'the limit {rules.MAX_SIZE} (2**63 - 1)')
+        if journal is not None:
+            self._dataset_bytes[id(dataset)] = (dataset, total)
+
     def _update_dataset(self, obj):
         existing = self.datasets.get(obj.name)
+        if self._checking:
+            rules.check_dataset(obj, existing is None)
         if existing is not None:
             attr_changed = obj._attr and obj._attr != existing._attr
             changed = self._changed(existing, obj, _DATASET_STATE)
@@ -228,6 +255,11 @@ class Inventory:
     def _update_block(self, obj):
         dataset = self.find_dataset(obj.dataset_name)
         existing = self.find_block(dataset, obj.name)
+        if self._checking:
+            rules.check_block(obj, existing is None)
+            delta = obj.size - (0 if existing is None else existing.size)
+            if delta:
+                self._count_dataset_bytes(dataset, delta)
         if existing is not None:
             old_size = existing.size
             changed = self._changed(existing, obj, _BLOCK_STATE)
@@ -251,6 +283,8 @@ class Inventory:
             raise ObjectError(f'file {obj.lfn}: the block is not given')
         block = self._resolve_block(obj.block)
         existing = self.find_file(obj.lfn)
+        if self._checking:
+            rules.check_file(obj, existing is None)
         if existing is not None and existing.block_full_name != block.full_name():
             raise ObjectError(f'file {obj.lfn} already belongs to block {existing.block_full_name}')
         if existing is not None and (existing.size, existing.checksum) == (obj.size, obj.checksum):
@@ -267,6 +301,8 @@ class Inventory:
 
     def _update_site(self, obj):
         existing = self.sites.get(obj.name)
+        if self._checking:
+            rules.check_site(obj, existing is None)
         if existing is not None:
             return existing, self._changed(existing, obj, _SITE_STATE)
         new = obj.clone()
@@ -281,6 +317,8 @@ class Inventory:
         if obj.name is None:
             return self.null_group, False
         existing = self.groups.get(obj.name)
+        if self._checking:
+            rules.check_group(obj, existing is None)
         if existing is not None:
             return existing, self._changed(existing, obj, ('olevel',))
         new = Group(obj.name, obj.olevel, id=self._new_id('group', obj.id))
@@ -292,6 +330,8 @@ class Inventory:
         existing = self.partitions.get(obj.name)
         if existing is not None:
             return existing, False
+        if self._checking:
+            rules.check_partition(obj, True)
         subs = None
         if obj.subpartitions:
             subs = [self.find_partition(p if isinstance(p, str) else p.name) for p in obj.subpartitions]
@@ -313,6 +353,8 @@ class Inventory:
         site = self.find_site(obj.site_name)
         partition = self.find_partition(obj.partition_name)
         existing = site.partitions[partition]
+        if self._checking:
+            rules.check_quota(obj)
         if existing._quota == obj._quota:
             return existing, False
         if partition.is_superpartition:
@@ -343,6 +385,8 @@ class Inventory:
         return new, True
 
     def _update_blockreplica(self, obj):
+        if self._checking:
+            rules.check_block_replica(obj)
         block = self._resolve_block(obj.block)
         site = self._resolve_site(obj.site)
         group = self._resolve_group(obj.group)
@@ -515,6 +559,9 @@ class Inventory:
         index = self._block_index.get(id(dataset))
         if index is not None:
             index.pop(block.name, None)
+        cached = self._dataset_bytes.get(id(dataset))
+        if cached is not None and cached[0] is dataset:
+            self._dataset_bytes[id(dataset)] = (dataset, cached[1] - block.size)
         self._removed(block)
 
     def _delete_file(self, obj):

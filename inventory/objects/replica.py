@@ -93,6 +93,12 @@ class DatasetReplica:
         return DatasetReplica(self.dataset_name, self.site_name, self.growing, group_name(self.group))
 
     unlinked_clone = clone
+    copy = copy_from
+
+    def is_last_copy(self):
+        """True if this is the only replica of its dataset (a linked replica)."""
+        replicas = self._dataset.replicas
+        return len(replicas) == 1 and replicas[0] is self
 
     def __repr__(self):
         return f'DatasetReplica({self.dataset_name!r}, {self.site_name!r})'
@@ -203,6 +209,21 @@ class BlockReplica:
         wanted = set(self.file_ids)
         return frozenset(f for f in block_files if f.id in wanted or f.lfn in wanted)
 
+    def add_file(self, lfile):
+        """This replica now holds `lfile` (a File of its block): its id (or LFN while it has none)
+        joins the file list and its size grows; a replica that then holds every file of a linked
+        block becomes complete. Changes this object only: call it on a clone, then update()."""
+        group, custodial, size, file_ids = self._st
+        if file_ids is None or lfile.id in file_ids or lfile.lfn in file_ids:
+            return
+        file_ids = file_ids + (lfile.id or lfile.lfn,)
+        size = (size or 0) + lfile.size
+        block = self._block
+        if isinstance(block, Block) and len(file_ids) == block.num_files and size == block.size:
+            self._st = block_replica_state(group, custodial)
+        else:
+            self._st = (group, custodial, size, file_ids)
+
     def has_file(self, lfile):
         if self.file_ids is None:
             return True
@@ -227,6 +248,7 @@ class BlockReplica:
                             self.is_custodial, size, self.last_update, self.file_ids)
 
     unlinked_clone = clone
+    copy = copy_from
 
     def __repr__(self):
         return f'BlockReplica({self.block_full_name!r}, {self.site_name!r})'

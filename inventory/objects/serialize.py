@@ -2,6 +2,10 @@
 
 Each dict carries a type tag `_t` and a format version `_v`. Decoding builds unlinked clones (links
 are names) and validates every field; it never evaluates anything.
+
+Version 2 names the block of a File or BlockReplica by two fields, `dataset` and `block`, so that no
+name is ever split to decode it. Version 1 (change sets logged before) sent the full name
+"dataset#block" in `block`; it is still decoded, splitting at the first '#'.
 """
 from .base import (DataType, DatasetStatus, ObjectError, OwnershipLevel, SiteStatus, StorageType)
 from .dataset import Block, Dataset, File
@@ -9,7 +13,8 @@ from .group import Group, group_name
 from .replica import BlockReplica, DatasetReplica
 from .site import Partition, Site, SitePartition
 
-VERSION = 1
+VERSION = 2
+VERSIONS = (1, 2)
 
 
 def _ref(obj):
@@ -27,7 +32,8 @@ def to_dict(obj):
                 'size': obj.size, 'num_files': obj.num_files, 'is_open': obj.is_open,
                 'last_update': obj.last_update, 'id': obj.id}
     if t is File:
-        return {'_t': 'File', '_v': VERSION, 'lfn': obj.lfn, 'block': obj.block_full_name,
+        dataset, block = _block_names(obj._block)
+        return {'_t': 'File', '_v': VERSION, 'lfn': obj.lfn, 'dataset': dataset, 'block': block,
                 'size': obj.size, 'checksum': [list(p) for p in obj.checksum], 'id': obj.id}
     if t is Site:
         return {'_t': 'Site', '_v': VERSION, 'name': obj.name, 'host': obj.host,
@@ -52,12 +58,22 @@ def to_dict(obj):
                 'site': obj.site_name, 'growing': obj.growing, 'group': group_name(obj.group)}
     if t is BlockReplica:
         complete = obj.file_ids is None
-        return {'_t': 'BlockReplica', '_v': VERSION, 'block': obj.block_full_name,
+        dataset, block = _block_names(obj._block)
+        return {'_t': 'BlockReplica', '_v': VERSION, 'dataset': dataset, 'block': block,
                 'site': obj.site_name, 'group': group_name(obj.group),
                 'is_custodial': obj.is_custodial, 'size': -1 if complete else obj._size,
                 'last_update': obj.last_update,
                 'file_ids': None if complete else list(obj.file_ids)}
     raise ObjectError(f'cannot serialize an object of type {t.__name__}')
+
+
+def _block_names(block):
+    """(dataset name, block name) of a block link: a Block, a full name given by a user, or None."""
+    if block is None:
+        return None, None
+    if isinstance(block, str):
+        return Block.from_full_name(block)
+    return block.dataset_name, block.name
 
 
 class _Fields:
@@ -107,13 +123,31 @@ def from_dict(d):
         raise ObjectError(f'an inventory object must be a JSON object, got {type(d).__name__}')
     tag = d.get('_t')
     version = d.get('_v', VERSION)
-    if version != VERSION:
+    if type(version) is not int or version not in VERSIONS:
         raise ObjectError(f'unsupported serialization version {version!r} for {tag!r}')
     try:
         decoder = _DECODERS[tag]
     except (KeyError, TypeError):
         raise ObjectError(f'unknown object type tag {tag!r}') from None
     return decoder(_Fields(d, tag))
+
+
+def _block_ref(f, required=True):
+    """The block a File or BlockReplica dict names, as an unlinked Block (or None)."""
+    if f.d.get('_v', VERSION) == 1:
+        full_name = f.str('block') if required else f.str('block', None, none=True)
+        if full_name is None:
+            return None
+        return Block.named(*Block.from_full_name(full_name))
+    dataset = f.str('dataset') if required else f.str('dataset', None, none=True)
+    block = f.str('block') if required else f.str('block', None, none=True)
+    if (dataset is None) != (block is None):
+        f._fail('dataset' if dataset is None else 'block', 'a name when the other is given')
+    if block is None:
+        return None
+    if not dataset or not block:
+        f._fail('dataset' if not dataset else 'block', 'a non-empty string')
+    return Block.named(dataset, block)
 
 
 def _dataset(f):
@@ -136,7 +170,7 @@ def _file(f):
             isinstance(p, (list, tuple)) and len(p) == 2 and all(isinstance(x, str) for x in p)
             for p in checksum):
         f._fail('checksum', 'a list of [algorithm, value] pairs')
-    return File(f.str('lfn'), f.str('block', None, none=True), f.int('size', 0, 0), checksum,
+    return File(f.str('lfn'), _block_ref(f, required=False), f.int('size', 0, 0), checksum,
                 f.int('id', 0, 0))
 
 
@@ -184,13 +218,14 @@ def _datasetreplica(f):
 
 def _blockreplica(f):
     d = f.d
-    block, site, group, file_ids = d.get('block'), d.get('site'), d.get('group'), d.get('file_ids')
+    dataset, block, site, group = d.get('dataset'), d.get('block'), d.get('site'), d.get('group')
     size, last_update, custodial = d.get('size', -1), d.get('last_update', 0), d.get('is_custodial', False)
-    if (file_ids is None and type(block) is str and '#' in block and type(site) is str and site
-            and (group is None or type(group) is str) and type(size) is int and size >= -1
-            and type(last_update) is int and last_update >= 0 and type(custodial) is bool):
+    if (d.get('file_ids') is None and size == -1 and type(dataset) is str and dataset and type(block) is str
+            and block and type(site) is str and site and (group is None or type(group) is str)
+            and type(last_update) is int and last_update >= 0 and type(custodial) is bool
+            and d.get('_v') == VERSION):
         # fast path for the common case (complete replica, well-typed): same checks, fewer calls
-        return BlockReplica(block, site, group, custodial, size, last_update, None)
+        return BlockReplica(Block.named(dataset, block), site, group, custodial, -1, last_update, None)
     file_ids = f.d.get('file_ids')
     if file_ids is not None:
         if not isinstance(file_ids, list) or not all(
@@ -199,10 +234,13 @@ def _blockreplica(f):
     size = f.int('size', -1)
     if size < -1:
         f._fail('size', '-1 (complete) or a non-negative integer')
-    block = f.str('block')
-    Block.from_full_name(block)
-    return BlockReplica(block, f.str('site'), f.str('group', None, none=True),
-                        f.bool('is_custodial', False), size, f.int('last_update', 0, 0), file_ids)
+    block = _block_ref(f)
+    # built on the full name, which the constructor only keeps: a size without a file list is then
+    # checked against the real block when the replica is embedded
+    replica = BlockReplica(block.full_name(), f.str('site'), f.str('group', None, none=True),
+                           f.bool('is_custodial', False), size, f.int('last_update', 0, 0), file_ids)
+    replica._block = block
+    return replica
 
 
 _DECODERS = {

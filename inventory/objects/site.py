@@ -7,7 +7,7 @@ up to date by the inventory on every replica change, never recomputed from scrat
 """
 import sys
 
-from .base import ObjectError, SiteStatus, StorageType, check_name
+from .base import ObjectError, SiteStatus, StorageType, add_constants, alias, check_name
 
 
 class Site:
@@ -15,9 +15,9 @@ class Site:
                  'x509proxy', 'partitions', '_dataset_replicas')
 
     def __init__(self, name, host='', storage_type=StorageType.DISK, backend='',
-                 status=SiteStatus.UNKNOWN, filename_mapping=None, x509proxy=None, id=0):
+                 status=SiteStatus.UNKNOWN, filename_mapping=None, x509proxy=None, id=0, *, sid=None):
         self._name = check_name('site', name)
-        self.id = id
+        self.id = alias(id, sid)
         self.host = host or ''
         self.storage_type = StorageType.parse(storage_type)
         self.backend = backend or ''
@@ -94,9 +94,20 @@ class Site:
                     self.filename_mapping, self.x509proxy, self.id)
 
     unlinked_clone = clone
+    copy = copy_from
+
+    # the original's helpers (constants TYPE_* and STAT_* are added below the class)
+    status_name = staticmethod(SiteStatus.name_of)
+    status_val = staticmethod(SiteStatus.parse)
+    storage_type_name = staticmethod(StorageType.name_of)
+    storage_type_val = staticmethod(StorageType.parse)
 
     def __repr__(self):
         return f'Site({self._name!r})'
+
+
+add_constants(Site, 'TYPE_', StorageType)
+add_constants(Site, 'STAT_', SiteStatus)
 
 
 class Condition:
@@ -120,9 +131,11 @@ OWNED = Condition('blockreplica.owner != None', lambda br: br.group.name is not 
 class Partition:
     __slots__ = ('_name', 'id', '_condition', '_subpartitions', '_parent')
 
-    def __init__(self, name, condition=None, subpartitions=None, id=0):
+    def __init__(self, name, condition=None, subpartitions=None, id=0, *, pid=None):
+        if isinstance(subpartitions, int) and not isinstance(subpartitions, bool):
+            subpartitions, id = None, subpartitions    # the original's Partition(name, condition, pid)
         self._name = check_name('partition', name)
-        self.id = id
+        self.id = alias(id, pid)
         self._condition = condition
         self._subpartitions = tuple(subpartitions) if subpartitions else None
         self._parent = None
@@ -154,6 +167,7 @@ class Partition:
         return Partition(self._name, self._condition, self._subpartitions, self.id)
 
     unlinked_clone = clone
+    copy = copy_from
 
     def __repr__(self):
         return f'Partition({self._name!r})'
@@ -235,6 +249,7 @@ class SitePartition:
         return SitePartition(self.site_name, self.partition_name, self._quota)
 
     unlinked_clone = clone
+    copy = copy_from
 
     def __repr__(self):
         return f'SitePartition({self.site_name!r}, {self.partition_name!r})'

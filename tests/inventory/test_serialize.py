@@ -65,7 +65,7 @@ def through_json(obj):
 def test_every_class_round_trips_through_json(kind, data):
     obj = data.draw(STRATEGIES[kind])
     wire = to_dict(obj)
-    assert wire['_t'] == kind and wire['_v'] == 1
+    assert wire['_t'] == kind and wire['_v'] == 2
     decoded = through_json(obj)
     assert type(decoded) is type(obj)
     assert to_dict(decoded) == wire
@@ -77,12 +77,13 @@ def test_linked_objects_are_sent_with_parent_names(make_inventory):
     inv = make_inventory()
     br = inv.sites['T1_B'].find_block_replica('/C/D/AOD#c1')
     wire = to_dict(br)
-    assert (wire['block'], wire['site'], wire['group']) == ('/C/D/AOD#c1', 'T1_B', 'ops')
+    assert (wire['dataset'], wire['block'], wire['site'], wire['group']) == ('/C/D/AOD', 'c1', 'T1_B', 'ops')
     assert (wire['size'], wire['file_ids']) == (30, [1, 2, 3])
     clone = from_dict(wire)
-    assert (clone.block, clone.site, clone.group) == ('/C/D/AOD#c1', 'T1_B', 'ops')
+    assert (clone.block.dataset, clone.block.name, clone.site, clone.group) == ('/C/D/AOD', 'c1', 'T1_B', 'ops')
+    assert clone.block_full_name == '/C/D/AOD#c1'
     dr = to_dict(inv.sites['T2_A'].find_dataset_replica('/A/B/RAW'))
-    assert dr == {'_t': 'DatasetReplica', '_v': 1, 'dataset': '/A/B/RAW', 'site': 'T2_A', 'growing': True,
+    assert dr == {'_t': 'DatasetReplica', '_v': 2, 'dataset': '/A/B/RAW', 'site': 'T2_A', 'growing': True,
                   'group': 'physics'}
     block = to_dict(inv.datasets['/A/B/RAW'].find_block('b1'))
     assert (block['dataset'], block['size'], block['num_files']) == ('/A/B/RAW', 100, 2)
@@ -118,7 +119,8 @@ BAD = [
     ({'_t': 'Nope', '_v': 1, 'name': 'x'}, "unknown object type tag 'Nope'"),
     ({'_v': 1, 'name': 'x'}, 'unknown object type tag None'),
     ({'_t': ['Dataset'], '_v': 1, 'name': 'x'}, 'unknown object type tag'),
-    ({'_t': 'Dataset', '_v': 2, 'name': '/a'}, 'unsupported serialization version 2'),
+    ({'_t': 'Dataset', '_v': 3, 'name': '/a'}, 'unsupported serialization version 3'),
+    ({'_t': 'Dataset', '_v': True, 'name': '/a'}, 'unsupported serialization version True'),
     ({'_t': 'Dataset', '_v': '1', 'name': '/a'}, "unsupported serialization version '1'"),
     ({'_t': 'Dataset', '_v': 1}, "missing field 'name'"),
     ({'_t': 'Dataset', '_v': 1, 'name': 5}, "field 'name' must be a string"),
@@ -153,6 +155,12 @@ BAD = [
     ({'_t': 'BlockReplica', '_v': 1, 'block': '/a#b', 'site': 'S', 'size': 5, 'file_ids': 'abc'}, "'file_ids' must be null or a list"),
     ({'_t': 'BlockReplica', '_v': 1, 'block': 'no-hash', 'site': 'S'}, "invalid block full name 'no-hash'"),
     ({'_t': 'BlockReplica', '_v': 1, 'block': '/a#b', 'site': 'S', 'is_custodial': 'true'}, "'is_custodial' must be true or false"),
+    ({'_t': 'BlockReplica', '_v': 2, 'block': 'b', 'site': 'S'}, "missing field 'dataset'"),
+    ({'_t': 'BlockReplica', '_v': 2, 'dataset': '/a', 'site': 'S'}, "missing field 'block'"),
+    ({'_t': 'BlockReplica', '_v': 2, 'dataset': '/a', 'block': '', 'site': 'S'}, "'block' must be a non-empty string"),
+    ({'_t': 'BlockReplica', '_v': 2, 'dataset': '/a', 'block': 5, 'site': 'S'}, "'block' must be a string"),
+    ({'_t': 'File', '_v': 2, 'lfn': '/f', 'block': 'b'}, "'dataset' must be a name when the other is given"),
+    ({'_t': 'File', '_v': 2, 'lfn': '/f', 'dataset': '/a'}, "'block' must be a name when the other is given"),
     ([1, 2], 'must be a JSON object, got list'),
     (None, 'must be a JSON object, got NoneType'),
 ]
