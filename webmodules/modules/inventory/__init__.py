@@ -46,22 +46,35 @@ class Groups(WebModule):
         return selectors.groups(inventory, _one(request, 'group'))
 
 
+def _aliased(request, name, original):
+    """Parameter `name`, or the original's name for it (`original`); not both."""
+    if request.get(name) is not None and request.get(original) is not None:
+        raise IllFormedRequest(original, _one(request, original), f'give "{name}" or "{original}" (the '
+                                                                  f'original\'s name for it), not both')
+    return _one(request, name) if request.get(name) is not None else _one(request, original)
+
+
 class BlockReplicas(WebModule):
     """Blocks and their replicas. Filters: `dataset` or `block` (dataset#block) pattern (one is
-    required), `site`, `group` (patterns), `complete` (y/n), `updated_since` (UNIX time)."""
+    required), `site` (or the original's `node`), `group` (patterns), `complete` (y/n),
+    `updated_since` (or the original's `update_since`; UNIX time)."""
     cacheable = True
 
     def run(self, caller, request, inventory):
         if not request.get('dataset') and not request.get('block'):
             raise MissingParameter('dataset or block', '/data/inventory/blockreplicas')
-        since = request.get('updated_since')
+        block = _one(request, 'block')
+        if block and not block.partition('#')[0].strip():
+            raise IllFormedRequest('block', block, 'expected DATASET#BLOCK patterns with a dataset part '
+                                                   '(e.g. /A/B/RAW#*)')
+        since = _aliased(request, 'updated_since', 'update_since')
         if since is not None:
             try:
                 since = int(since)
             except (TypeError, ValueError):
                 raise IllFormedRequest('updated_since', since, 'expected a UNIX time') from None
-        data = selectors.block_replicas(inventory, dataset=_one(request, 'dataset'), block=_one(request, 'block'),
-                                        site=_one(request, 'site'), group=_one(request, 'group'),
+        data = selectors.block_replicas(inventory, dataset=_one(request, 'dataset'), block=block,
+                                        site=_aliased(request, 'site', 'node'), group=_one(request, 'group'),
                                         complete=yesno(request, 'complete'), updated_since=since)
         self.message = f'{len(data)} blocks'
         return data
@@ -88,17 +101,25 @@ def _document(module):
     return injection.check_document(doc)
 
 
+def _with_warnings(message, counter):
+    if counter.warnings:
+        message += '; warning: ' + '; '.join(counter.warnings)
+    return message
+
+
 class Inject(WebModule):
     """Inject an injection document (JSON body: `dataset`, `site`, `group`, `datasetreplica`
     lists, as `dynamo_inject` and the original dynamo-inject send it). Needs role admin on
-    target inventory. Applied as one change set: all or nothing. Returns the counts created."""
+    target inventory. Applied as one change set: all or nothing. Returns the counts created;
+    the message carries warnings (the original client's "gruop", read as "group")."""
     require_roles = (('admin', 'inventory'),)
     write_enabled = True
 
     def run(self, caller, request, inventory):
         doc = _document(self)
         created = injection.inject(inventory, doc)
-        self.message = 'Data injected' if any(created.values()) else 'Nothing new to inject'
+        self.message = _with_warnings('Data injected' if any(created.values()) else 'Nothing new to inject',
+                                      created)
         return dict(created)
 
 
@@ -109,7 +130,7 @@ class Delete(Inject):
     def run(self, caller, request, inventory):
         doc = _document(self)
         deleted = injection.invalidate(inventory, doc)
-        self.message = 'Data deleted' if any(deleted.values()) else 'Nothing deleted'
+        self.message = _with_warnings('Data deleted' if any(deleted.values()) else 'Nothing deleted', deleted)
         return dict(deleted)
 
 
