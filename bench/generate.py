@@ -3,8 +3,9 @@
 
     python bench/generate.py --preset small|medium|cms [--seed N] --db-url URL [--migrate]
 
-The inventory tables (and the change-set log) are truncated first; partition 1 ("Default", made by
-the migration) is kept. Everything is derived from one random.Random(seed), so a preset and a seed
+The inventory tables (and the change-set log) are truncated first and the state row is reset to
+change set 0 (its other columns, the cluster's, are left alone); partition 1 ("Default", made by the
+migration) is kept. Should generating fail, the tables are truncated again: never half an inventory. Everything is derived from one random.Random(seed), so a preset and a seed
 always give the same database. Rows go in with multi-row INSERTs on the raw MySQLdb / sqlite3
 connection (never through the ORM), streamed dataset by dataset so memory stays small.
 
@@ -127,6 +128,7 @@ class Writer:
 
     def truncate(self):
         c = self.conn.cursor()
+        self._reset_state(c)
         for table in TRUNCATE:
             if self.vendor == 'mysql':
                 c.execute(f'TRUNCATE TABLE {table}')
@@ -169,14 +171,19 @@ class Writer:
             self.conn.commit()
             self.since_commit = 0
 
-    def set_seq(self, seq):
-        c = self.conn.cursor()
-        c.execute('DELETE FROM dyn_inventory_state')
+    def _reset_state(self, cursor):
+        """The inventory is at change set 0, with an empty log, so the digest chain starts afresh.
+        The row is made by the migrations; without it the server makes it at its first write (and
+        reads a missing row as change set 0), so it is only updated here, never inserted."""
         m = self.mark
         now = time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())
-        c.execute(f'INSERT INTO dyn_inventory_state (id, seq, updated) VALUES (1, {m}, {m})', (seq, now))
-        c.close()
-        self.conn.commit()
+        cursor.execute(f"UPDATE dyn_inventory_state SET seq = 0, digest = '', updated = {m} WHERE id = 1", (now,))
+
+    def discard(self):
+        """After a failure: drop what was written, leaving empty inventory tables."""
+        self.buffers = {key: [] for key in TABLES}
+        self.conn.rollback()
+        self.truncate()
 
     def analyze(self):
         c = self.conn.cursor()
@@ -591,7 +598,6 @@ def generate(preset, seed, writer):
         writer.add('quota', (s['id'], s['id'], 1, quota))
     writer.flush()
     progress.tick(p['datasets'], force=True)
-    writer.set_seq(0)
     print('analyzing tables', flush=True)
     writer.analyze()
 
@@ -628,8 +634,14 @@ def main(argv=None):
         migrate(args.db_url)
     writer = Writer(args.db_url)
     writer.check_schema()
-    stats = generate(args.preset, args.seed, writer)
-    writer.conn.close()
+    try:
+        stats = generate(args.preset, args.seed, writer)
+    except BaseException:
+        print('generating failed: truncating the inventory tables again', file=sys.stderr, flush=True)
+        writer.discard()
+        raise
+    finally:
+        writer.conn.close()
     print(json.dumps(stats, indent=1))
 
 
