@@ -1,0 +1,18 @@
+"""Storage servers for the file-operation tests, and a gfal2 backend that trusts their CA."""
+import os
+
+import pytest
+
+from tests.storage_servers import (local_site, make_xrootd_server, test_ca, webdav_server,  # noqa: F401
+                                   xrootd_server)
+
+
+@pytest.fixture
+def backend(test_ca):
+    try:
+        from fileops.backends.gfal import Gfal2Backend
+    except ImportError as e:
+        if os.environ.get('CI') == 'true':
+            pytest.fail(f'gfal2 bindings not importable ({e}): run scripts/install-storage.sh')
+        pytest.skip(f'gfal2 bindings not importable ({e})')
+    return Gfal2Backend(ca_dir=str(test_ca.ca_dir))
