@@ -1,0 +1,107 @@
+"""What a Detox cycle decided: the plan a caller commits (or shows), and explanations.
+
+Plain frozen records; nothing here computes or writes anything.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Tuple
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One row: what happened to (some of) the block replicas of a dataset at a site, and why."""
+    site: str
+    dataset: str
+    decision: str                       # delete | keep | protect
+    blocks: Optional[Tuple[str, ...]]   # None: every block replica of the dataset replica; else sorted names
+    size: int                           # bytes (physical) of the block replicas covered
+    line: int                           # number of the policy line that decided
+    text: str                           # that line as written
+
+
+@dataclass(frozen=True)
+class Deletion:
+    """A deletion request to record: the block replicas go to the null group at commit."""
+    site: str
+    dataset: str
+    blocks: Optional[Tuple[str, ...]]   # None: the whole dataset replica
+    size: int
+
+
+@dataclass(frozen=True)
+class HandOver:
+    """A block replica whose owner changes instead of being deleted (§7.4 step 5)."""
+    site: str
+    dataset: str
+    block: str
+    group: str
+
+
+@dataclass(frozen=True)
+class SiteSummary:
+    site: str
+    quota: int
+    occupancy_before: float
+    occupancy_after: float
+    protected: int                      # bytes decided protect
+    kept: int                           # bytes decided keep
+    deleted: int                        # bytes decided delete
+    handed_over: int                    # bytes handed over to another owner
+    triggered: bool                     # When held at the start
+    until_reached: bool                 # Until held when deletion stopped
+
+
+@dataclass
+class Plan:
+    partition: str
+    policy_version: str
+    now: float
+    sites: List[SiteSummary]
+    decisions: List[Decision]
+    deletions: List[Deletion]
+    handovers: List[HandOver]
+    iterations: int
+    line_evaluations: int
+    timings: Dict[str, float]
+    warnings: List[str]
+    used_bytes: int                     # the partition's bytes at the target sites before the cycle
+    deleted_bytes: int
+    stopped: bool = False               # the safety valve refused the plan: commit nothing
+    stop_reason: Optional[str] = None
+
+    @property
+    def may_commit(self) -> bool:
+        return not self.stopped
+
+    @property
+    def ns_per_line_evaluation(self) -> float:
+        seconds = self.timings.get('evaluate', 0.)
+        return seconds * 1e9 / self.line_evaluations if self.line_evaluations else 0.
+
+
+@dataclass(frozen=True)
+class LineTrace:
+    """One policy line as the explained replica met it in its last evaluation."""
+    number: int
+    text: str
+    action: str
+    block_level: bool
+    matched: bool
+    blocks: Optional[Tuple[str, ...]]   # block-level line: the blocks it covered
+    values: Tuple[Tuple[str, Any], ...]  # (variable, value); a block variable gives {block: value}
+
+
+@dataclass
+class Explanation:
+    site: str
+    dataset: str
+    in_image: bool
+    reason: str                          # why it was not in the image, or '' when it was
+    decisions: List[Decision] = field(default_factory=list)
+    lines: List[LineTrace] = field(default_factory=list)
+    iteration: int = 0                   # the iteration of the evaluation traced
+
+    @property
+    def deciding_lines(self) -> List[int]:
+        return sorted({d.line for d in self.decisions})
