@@ -187,9 +187,9 @@ class _Reader:
                 condition = self.condition(line, number, start, 'replica')
                 lines.append(PolicyLine(number, stripped, action, block_level, condition))
         end = (self.filename, max(last_number, 1))
-        for present, what in ((partition, 'a Partition line'), (on, 'an On line (the target sites)'),
-                              (when, 'a When line (the deletion trigger)'), (until, 'an Until line (the stop condition)'),
-                              (default, 'a default decision (a bare Protect, Delete, Dismiss or Ignore)')):
+        for present, what in ((partition, 'Partition line'), (on, 'On line (the target sites)'),
+                              (when, 'When line (the deletion trigger)'), (until, 'Until line (the stop condition)'),
+                              (default, 'default decision (a bare Protect, Delete, Dismiss or Ignore)')):
             if not present:
                 raise PolicyError(f'the policy has no {what}', filename=end[0], line=end[1], column=1)
         if order is None:
