@@ -26,9 +26,11 @@ READ_CHUNK = 4 << 20
 _NOT_SUPPORTED = (errno.ENOTSUP, errno.ENOSYS)
 
 # XRootD's client reads these once per process, when it first starts. Its defaults retry a refused
-# connection for 5 x 120 s, which would hold a worker for ten minutes on a stopped server; the task
-# layer retries on its own schedule, so we fail fast unless the operator set them.
-XROOTD_CLIENT_DEFAULTS = {'XRD_CONNECTIONRETRY': '1', 'XRD_CONNECTIONWINDOW': '10', 'XRD_REQUESTTIMEOUT': '120'}
+# connection for 5 x 120 s, which would hold a worker for ten minutes on a stopped server, and then
+# fail every request to that server at once for 30 minutes (the stream error window). The task layer
+# retries on its own schedule, so we fail fast and dial again after 30 s, unless the operator set them.
+XROOTD_CLIENT_DEFAULTS = {'XRD_CONNECTIONRETRY': '1', 'XRD_CONNECTIONWINDOW': '10',
+                          'XRD_STREAMERRORWINDOW': '30', 'XRD_REQUESTTIMEOUT': '120'}
 _process_env_lock = threading.Lock()
 
 
@@ -184,6 +186,10 @@ class Gfal2Backend:
         third-party copy when both ends allow it and streams through this process otherwise.
         """
         started = time.monotonic()
+        if source_pfn == dest_pfn:
+            # the "wrong destination" rule would delete the only copy
+            raise FileOpError(code=errno.EINVAL, kind=ErrorKind.INVALID, side=Side.TRANSFER,
+                              message=f'source and destination are the same file: {source_pfn}')
         if checksum is not None:
             algorithm, expected = normalize_checksum(*checksum)
         else:
@@ -242,6 +248,8 @@ class Gfal2Backend:
                 error = classify(e.code, e.message, side=side_of_message(e.message, Side.TRANSFER))
                 if error.kind != ErrorKind.EXISTS:
                     self._remove_partial(dest)
+                if error.kind == ErrorKind.CHECKSUM_MISMATCH and not verify_source:
+                    error = self._blame_source_if_bad(source, algorithm, expected, error)
                 raise error from None
             transfer_seconds += time.monotonic() - t0
             if not verify_dest:
@@ -257,11 +265,23 @@ class Gfal2Backend:
         if actual == expected:
             return
         self._remove_partial(dest)
-        side = Side.DESTINATION
-        if not source_verified and self._checksum(source, algorithm, Side.SOURCE) != expected:
-            side = Side.SOURCE
-        raise FileOpError(code=errno.EIO, kind=ErrorKind.CHECKSUM_MISMATCH, side=side,
-                          message=f'{algorithm} of {dest} is {actual}, expected {expected}')
+        error = FileOpError(code=errno.EIO, kind=ErrorKind.CHECKSUM_MISMATCH, side=Side.DESTINATION,
+                            message=f'{algorithm} of {dest} is {actual}, expected {expected}')
+        if not source_verified:
+            error = self._blame_source_if_bad(source, algorithm, expected, error)
+        raise error
+
+    def _blame_source_if_bad(self, source: str, algorithm: str, expected: str, error: FileOpError) -> FileOpError:
+        """A mismatch seen only at the destination: a bad source must not be retried forever, a
+        damaged copy may be. Only on this failure path is the unverifiable source read in full."""
+        try:
+            actual = self._checksum(source, algorithm, Side.SOURCE)
+        except FileOpError:
+            return error
+        if actual == expected:
+            return error
+        return FileOpError(code=error.code, kind=ErrorKind.CHECKSUM_MISMATCH, side=Side.SOURCE,
+                           message=f'{algorithm} of {source} is {actual}, expected {expected}')
 
     def _stat_or_none(self, pfn: str) -> FileStat | None:
         try:

@@ -3,6 +3,12 @@ import os
 
 import pytest
 
+# as an operator would for a test site: the XRootD client (read once per process) dials a failed
+# server again after 2 s rather than the backend's default 30 s
+os.environ.setdefault('XRD_CONNECTIONWINDOW', '2')
+os.environ.setdefault('XRD_STREAMERRORWINDOW', '2')
+
+from tests.storage_servers import LocalSite
 from tests.storage_servers import (local_site, make_xrootd_server, test_ca, webdav_server,  # noqa: F401
                                    xrootd_server)
 
@@ -16,3 +22,9 @@ def backend(test_ca):
             pytest.fail(f'gfal2 bindings not importable ({e}): run scripts/install-storage.sh')
         pytest.skip(f'gfal2 bindings not importable ({e})')
     return Gfal2Backend(ca_dir=str(test_ca.ca_dir))
+
+
+@pytest.fixture
+def other_local_site(tmp_path):
+    """A second directory site, for copies between two local sites."""
+    return LocalSite(tmp_path / 'other-local-site')
