@@ -191,7 +191,7 @@ class _Cycle:
             segment = (action, index, brs, dataset_level)
             kept.append(segment)
             if action == 'protect':
-                protected += sum(br.size for br in brs)
+                protected += _size(rs, brs)
             if dataset_level and action in ('protect', 'ignore'):
                 rs.dropped = True
         rs.segments = tuple(kept)
@@ -402,36 +402,49 @@ class _Cycle:
         groups: Dict[Tuple[str, int], list] = {}
         for br, index in (rs.deleted or {}).items():
             groups.setdefault(('delete', index), []).append(br)
-        live = set(rs.brs)
+        live = rs.contains if rs.alive else (lambda br: False)
         for br, (group, index) in (rs.handed or {}).items():
             handovers.append(HandOver(site, dataset, br.block.name, group.name))
             totals['handed'] += br.size
-            if br not in live:    # left the partition with its new owner: kept at the site
+            if not live(br):    # left the partition with its new owner: kept at the site
                 groups.setdefault(('keep', index), []).append(br)
-        covered = set()
+        counted = 0
         for action, index, brs, _ in rs.segments:
             decision = 'protect' if action == 'protect' else 'keep'
-            for br in brs:
-                if br in live:
-                    groups.setdefault((decision, index), []).append(br)
-                    covered.add(br)
-        for br in rs.brs:
-            if br not in covered and rs.handed and br in rs.handed:
-                # handed over by a replica decided for good before: it stays, kept by its new owner
-                groups.setdefault(('keep', rs.handed[br][1]), []).append(br)
+            brs = [br for br in brs if live(br)] if rs.live_set is not None else brs
+            if brs:
+                groups.setdefault((decision, index), []).extend(brs)
+                counted += len(brs)
+        if rs.handed and counted < len(rs.brs):
+            covered = {br for _, _, brs, _ in rs.segments for br in brs}
+            for br in rs.brs:
+                if br not in covered and br in rs.handed:
+                    # handed over by a replica decided for good before: it stays, kept by its new owner
+                    groups.setdefault(('keep', rs.handed[br][1]), []).append(br)
         every = rs.initial if rs.placeholder else rs.replica.block_replicas
         for (decision, index), brs in groups.items():
             line = number[index]
-            size = sum(br.size for br in brs)
+            size = _size(rs, brs)
             totals[decision] += size
             decisions.append(Decision(site, dataset, decision, _blocks(brs, every), size, line.number, line.text))
         if rs.deleted:
             brs = list(rs.deleted)
-            deletions.append(Deletion(site, dataset, _blocks(brs, every), sum(br.size for br in brs)))
+            deletions.append(Deletion(site, dataset, _blocks(brs, every), _size(rs, brs)))
+
+
+def _size(rs: ReplicaState, brs) -> int:
+    if not rs.placeholder and len(brs) == len(rs.replica.block_replicas):
+        return rs.replica.size()       # all of them (distinct): the total the inventory keeps
+    total = 0
+    for br in brs:
+        size = br._st[2]               # (None: complete, the block's size)
+        total += br._block.size if size is None else size
+    return total
 
 
 def _blocks(brs, every) -> Optional[Tuple[str, ...]]:
-    if len(brs) == len(every) and set(brs) == set(every):
+    # brs are distinct block replicas of the replica: as many as it has means all of them
+    if len(brs) == len(every):
         return None
     return tuple(sorted(br.block.name for br in brs))
 

@@ -88,8 +88,7 @@ class ReplicaState:
     def full_and_owners(self, scope):
         if self.full_cache is None:
             self.full_cache = is_full(self.replica.dataset, self.brs)
-            owner = scope.owner
-            self.owners_cache = frozenset(owner(b) for b in self.brs)
+            self.owners_cache = frozenset(map(scope.owner, self.brs))
         return self.full_cache, self.owners_cache
 
     def changed(self):
@@ -115,6 +114,8 @@ class CycleScope(Scope):
     def __init__(self, inventory, datasets: Dict[object, DatasetState], latest: int):
         super().__init__(inventory)
         self.datasets = datasets
+        # placeholders are incomplete copies their blocks do not list
+        self.unlisted_copies = any(ds.placeholders for ds in datasets.values())
         self.overrides: Dict[BlockReplica, object] = {}
         self._latest = latest
 

@@ -189,8 +189,31 @@ class Parser:
             raise self.error("unmatched ')'", rhs_start + len(text) - 1)
         if not text:
             raise self.error(f'expected a value after {self.text[op_start:rhs_start].strip()!r}', rhs_start)
-        value = self.value(var, op, text, rhs_start)
+        try:
+            value = self.value(var, op, text, rhs_start)
+        except PolicyError:
+            self.missing_connective(var, op, text, rhs_start)
+            raise
         return Predicate(var, op, value, text, var_start)
+
+    def missing_connective(self, var: Variable, op: str, text: str, at: int) -> None:
+        """A value followed by something that is not and/or ('replica.size > 1 replica.size < 3'):
+        say so at the leftover instead of calling the whole rest a bad value."""
+        if var.type is Type.TEXT:
+            return
+        words = list(_WORD.finditer(text))
+        for n in range(len(words) - 1, 0, -1):
+            word = words[n].group(0)
+            if not (word == 'not' or (_IDENT.fullmatch(word) and '.' in word) or word.startswith('(')):
+                continue   # (the next word does not start a predicate: a bad unit, say)
+            prefix = text[:words[n - 1].end()]
+            try:
+                Parser(prefix, self.table, source=self.source, now=self.now, context=self.context) \
+                    .value(var, op, prefix, 0)
+            except PolicyError:
+                continue
+            raise self.error(f"expected 'and', 'or' or the end of the condition, found "
+                             f"{words[n].group(0)[:40]!r}", at + words[n].start())
 
     def check_operator(self, var: Variable, op: str, at: int) -> None:
         t = var.type

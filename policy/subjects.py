@@ -52,6 +52,7 @@ class Scope:
 
     def __init__(self, inventory=None):
         self.inventory = inventory
+        self.unlisted_copies = False   # True: some copies are not in their blocks' replica lists
 
     def owner(self, br: BlockReplica) -> Group:
         return br.group
@@ -92,6 +93,18 @@ class Scope:
     def copies_all(self, subject: ReplicaSubject) -> List[Copy]:
         """As copies(), over every site of the inventory (same as copies() for the plain scope)."""
         return self.copies(subject)
+
+    def may_feed_transfer(self, br: BlockReplica) -> bool:
+        """Cheap necessary condition of blockreplica.is_last_transfer_source: br is complete and
+        some other replica of its block carries a file list (may be incomplete)."""
+        if self.unlisted_copies:
+            return True
+        if br._st[3] is not None and not br.is_complete():
+            return False
+        for b in br._block._st[2:]:
+            if b._st[3] is not None and b is not br:
+                return True
+        return False
 
     def block_copies(self, br: BlockReplica) -> Sequence[BlockReplica]:
         """The block replicas of br's block in this scope, br included."""

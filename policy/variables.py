@@ -298,11 +298,11 @@ def _replica_table():
         V('blockreplica.is_last_transfer_source', T.BOOL, L.BLOCK,
           'The block replica is complete, no other complete copy is at a ready disk site, and an '
           'incomplete copy exists (a transfer depends on it); copies of the partition image.',
-          lambda br, s: _last_transfer_source(br, s.scope.block_copies(br)),
+          lambda br, s: s.scope.may_feed_transfer(br) and _last_transfer_source(br, s.scope.block_copies(br)),
           raw=lambda br: _last_transfer_source(br, br.block.replicas), image=True),
         V('blockreplica.is_last_transfer_source_all_sites', T.BOOL, L.BLOCK,
           'As blockreplica.is_last_transfer_source, over every site of the inventory.',
-          lambda br, s: _last_transfer_source(br, s.scope.block_copies_all(br)),
+          lambda br, s: s.scope.may_feed_transfer(br) and _last_transfer_source(br, s.scope.block_copies_all(br)),
           raw=lambda br: _last_transfer_source(br, br.block.replicas), image=True, original=False),
         V('blockreplica.last_update', T.TIME, L.BLOCK, 'Last update time of the block replica.',
           lambda br, s: br.last_update, raw=lambda br: br.last_update),
