@@ -1,7 +1,9 @@
 """Datasets, blocks and files of the RAM image.
 
 Objects are plain `__slots__` classes. A link attribute holds either the parent object (linked) or
-the parent's name (an unlinked clone); only `Inventory.update` links objects into the graph.
+the parent's name (an unlinked clone; for the block of a file or block replica, the "dataset#block"
+name a user gave or an unlinked Block naming both); only `Inventory.update` links objects into the
+graph.
 File lists never live in RAM: `Block.files` goes through the installed file source (a bounded cache).
 """
 from .base import (DataType, DatasetStatus, ObjectError, add_constants, alias, check_name,
@@ -288,7 +290,10 @@ class File:
         self.checksum = other.checksum
 
     def clone(self):
-        return File(self._lfn, self.block_full_name, self.size, self.checksum, self.id)
+        block = self._block
+        if isinstance(block, Block):
+            block = Block.named(block.dataset_name, block.name)
+        return File(self._lfn, block, self.size, self.checksum, self.id)
 
     unlinked_clone = clone
     copy = copy_from

@@ -13,6 +13,12 @@ def _site_name(site):
     return site if isinstance(site, str) else site.name
 
 
+def _block_ref(block):
+    """What an unlinked clone holds for its block: the full name it was given, or an unlinked
+    Block naming the block and its dataset (never a name to split again)."""
+    return block if isinstance(block, str) else Block.named(block.dataset_name, block.name)
+
+
 class DatasetReplica:
     # _bytes, _bytes_projected and _last_update are totals over the block replicas, kept up to
     # date by the inventory on every change (a full pass over the sites then costs no replica walk)
@@ -244,8 +250,10 @@ class BlockReplica:
 
     def clone(self):
         size = -1 if self.file_ids is None else self._size
-        return BlockReplica(self.block_full_name, self.site_name, group_name(self.group),
-                            self.is_custodial, size, self.last_update, self.file_ids)
+        clone = BlockReplica(self.block_full_name, self.site_name, group_name(self.group),
+                             self.is_custodial, size, self.last_update, self.file_ids)
+        clone._block = _block_ref(self._block)
+        return clone
 
     unlinked_clone = clone
     copy = copy_from

@@ -24,8 +24,9 @@ def _ref(obj):
 def to_dict(obj):
     t = type(obj)
     if t is Dataset:
-        return {'_t': 'Dataset', '_v': VERSION, 'name': obj.name, 'status': obj.status.label,
-                'data_type': obj.data_type.label, 'software_version': obj.software_version,
+        # (enumerations may have been set as names or numbers on a clone)
+        return {'_t': 'Dataset', '_v': VERSION, 'name': obj.name, 'status': DatasetStatus.name_of(obj.status),
+                'data_type': DataType.name_of(obj.data_type), 'software_version': obj.software_version,
                 'last_update': obj.last_update, 'is_open': obj.is_open, 'id': obj.id}
     if t is Block:
         return {'_t': 'Block', '_v': VERSION, 'name': obj.name, 'dataset': obj.dataset_name,
@@ -37,13 +38,13 @@ def to_dict(obj):
                 'size': obj.size, 'checksum': [list(p) for p in obj.checksum], 'id': obj.id}
     if t is Site:
         return {'_t': 'Site', '_v': VERSION, 'name': obj.name, 'host': obj.host,
-                'storage_type': obj.storage_type.label, 'backend': obj.backend,
-                'status': obj.status.label,
+                'storage_type': StorageType.name_of(obj.storage_type), 'backend': obj.backend,
+                'status': SiteStatus.name_of(obj.status),
                 'filename_mapping': {p: [[list(step) for step in chain] for chain in chains]
                                      for p, chains in obj.filename_mapping.items()},
                 'x509proxy': obj.x509proxy, 'id': obj.id}
     if t is Group:
-        return {'_t': 'Group', '_v': VERSION, 'name': obj.name, 'olevel': obj.olevel.label,
+        return {'_t': 'Group', '_v': VERSION, 'name': obj.name, 'olevel': OwnershipLevel.name_of(obj.olevel),
                 'id': obj.id}
     if t is Partition:
         subs = [_ref(p) for p in obj.subpartitions] if obj.subpartitions else None
