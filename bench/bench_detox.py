@@ -93,7 +93,8 @@ def summary(plan, seconds):
     triggered = [s for s in plan.sites if s.triggered]
     return dict(
         cycle_s=round(seconds, 2), timings={k: round(v, 2) for k, v in plan.timings.items()},
-        iterations=plan.iterations, line_evaluations=plan.line_evaluations,
+        iterations=plan.iterations, replica_evaluations=plan.replica_evaluations,
+        line_evaluations=plan.line_evaluations,
         ns_per_line_evaluation=round(plan.ns_per_line_evaluation),
         decisions=len(plan.decisions), deletions=len(plan.deletions), handovers=len(plan.handovers),
         deleted_tb=round(plan.deleted_bytes / 1e12, 2), used_tb=round(plan.used_bytes / 1e12, 2),

@@ -84,6 +84,7 @@ class _Cycle:
         self.lines = policy.lines
         self.matched = [False] * len(self.lines)
         self.line_evaluations = 0
+        self.replica_evaluations = 0
         self.iterations = 0
         self.seq = 0
         self.pending: Dict[int, ReplicaState] = {}
@@ -112,6 +113,8 @@ class _Cycle:
                     self.evaluate(rs)
             self.push_candidates()
             self.timings['evaluate'] += time.perf_counter() - te
+            if self.iterations == 1:
+                self.timings['first_pass'] = time.perf_counter() - te
             if static:
                 if not self.delete_static():
                     break
@@ -171,6 +174,7 @@ class _Cycle:
         if remaining:
             segments.append((self.policy.default.action, DEFAULT, remaining, True))
         self.line_evaluations += evaluations
+        self.replica_evaluations += 1
         self.apply(rs, segments)
 
     def apply(self, rs: ReplicaState, segments) -> None:
@@ -394,8 +398,8 @@ class _Cycle:
                 stopped, reason = True, text + '; nothing is committed (force to commit anyway)'
         self.timings['plan'] = time.perf_counter() - t0
         return Plan(policy.partition, policy.version, self.now, sites, decisions, deletions, handovers,
-                    self.iterations, self.line_evaluations, dict(self.timings), warnings, used, deleted,
-                    stopped, reason)
+                    self.iterations, self.replica_evaluations, self.line_evaluations, dict(self.timings), warnings,
+                    used, deleted, stopped, reason)
 
     def rows_of(self, rs: ReplicaState, number, decisions, deletions, handovers, totals) -> None:
         site, dataset = rs.site_state.name, rs.dataset_state.dataset.name

@@ -62,7 +62,8 @@ class Plan:
     deletions: List[Deletion]
     handovers: List[HandOver]
     iterations: int
-    line_evaluations: int
+    replica_evaluations: int            # policy evaluations of a replica (the first pass: every replica)
+    line_evaluations: int               # policy lines evaluated, over all replica evaluations
     timings: Dict[str, float]
     warnings: List[str]
     used_bytes: int                     # the partition's bytes at the target sites before the cycle

@@ -217,3 +217,22 @@ def test_explain_says_why_a_replica_is_not_considered(crafted):
     assert not cycle.explain(crafted, policy, 'T1_X', '/Locked/X/AOD').in_image
     assert 'not a target' in cycle.explain(crafted, policy, 'T1_X', '/Locked/X/AOD').reason
     assert 'no block replica' in cycle.explain(crafted, policy, 'T2_B', '/Local/X/AOD').reason
+
+
+def test_an_empty_replica_at_a_tape_target_stands_in_with_zero_size_null_group_blocks():
+    # the original's safety measure: such replicas become deletable members of the image
+    from inventory.objects import Block, Dataset, DatasetReplica, Inventory, Site
+    inv = Inventory()
+    inv.update(Site('T1_M', storage_type='mss', status='ready'))
+    inv.update(Dataset('/E/F/RAW'))
+    inv.update(Block('e1', '/E/F/RAW', size=10, num_files=1))
+    inv.update(Block('e2', '/E/F/RAW', size=20, num_files=1))
+    inv.update(DatasetReplica('/E/F/RAW', 'T1_M'))
+    inv.sites['T1_M'].partition('Default').set_quota(-1)
+    text = ('Partition Default\nOn site.storage_type == MSS\nWhen always\nUntil never\n'
+            'Dismiss blockreplica.owner == None and not blockreplica.is_complete\nProtect\nOrder none\n')
+    plan = cycle.run(inv, policyfile.parse(text, 'tape.txt', now=NOW))
+    assert [(d.site, d.dataset, d.decision, d.blocks, d.size, d.line) for d in plan.decisions] == [
+        ('T1_M', '/E/F/RAW', 'delete', None, 0, 5)]
+    assert [(d.site, d.dataset, d.blocks, d.size) for d in plan.deletions] == [('T1_M', '/E/F/RAW', None, 0)]
+    assert inv.sites['T1_M'].find_dataset_replica('/E/F/RAW').block_replicas == []
