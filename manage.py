@@ -14,6 +14,8 @@ def main():
             os.environ['DYNAMO_CONFIG'] = os.path.abspath(arg.split('=', 1)[1])
     from dynamo_site.config import ConfigError
     try:
+        from dynamo_site import bootstrap
+        bootstrap.prepare(sys.argv[1] if len(sys.argv) > 1 else '')
         from django.core.management import execute_from_command_line
         execute_from_command_line(sys.argv)
     except ConfigError as exc:

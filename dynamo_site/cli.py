@@ -55,6 +55,3 @@ def require_database():
         sys.stderr.write(f'dynamo: the database {where} is not initialised or not up to date: '
                          f'run "python manage.py migrate" first\n')
         sys.exit(1)
-    if connection.vendor == 'mysql':
-        from execution.cluster import resolve_primary
-        resolve_primary()   # a failover may have moved the cluster's primary

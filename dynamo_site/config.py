@@ -38,6 +38,9 @@ _SOURCES = {
 }
 
 
+MYSQL_ENGINE = 'dynamo_site.mysql_backend'   # Django's, with run-time redirection of an alias (failover)
+
+
 class ConfigError(Exception):
     pass
 
@@ -91,7 +94,7 @@ def database_from_url(url, var_dir):
         if not name:
             raise ConfigError(f'DYNAMO_DB_URL {url!r} names no database (mysql://USER[:PASS]@HOST[:PORT]/DB)')
         return {
-            'ENGINE': 'django.db.backends.mysql',
+            'ENGINE': MYSQL_ENGINE,
             'NAME': name,
             'USER': unquote(parsed.username or 'root'),
             'PASSWORD': unquote(parsed.password or ''),
@@ -129,14 +132,14 @@ def master_from_conf(text, local):
     unknown = set(conf) - _MASTER_KEYS
     if unknown:
         raise ConfigError(f'master_conf: unknown keys {sorted(unknown)} (known: {sorted(_MASTER_KEYS)})')
-    if local['ENGINE'] != 'django.db.backends.mysql':
+    if local['ENGINE'] != MYSQL_ENGINE:
         raise ConfigError('a secondary server (master_conf set) needs a MariaDB/MySQL database of its own '
                           '(DYNAMO_DB_URL=mysql://...)')
     options = dict(local['OPTIONS'])
     if conf.get('option_file'):
         options['read_default_file'] = conf['option_file']
     db = {
-        'ENGINE': 'django.db.backends.mysql',
+        'ENGINE': MYSQL_ENGINE,
         'NAME': conf.get('db') or local['NAME'],
         'USER': conf.get('user') or local['USER'],
         'PASSWORD': conf.get('password', ''),
@@ -147,6 +150,16 @@ def master_from_conf(text, local):
         'TEST': {'MIRROR': 'default'},
     }
     return db, conf
+
+
+def primary_alias(local, master_db):
+    """The `primary` alias of a MariaDB/MySQL server: the configured primary's database for a
+    secondary; for a primary, its own (a failover may later point it elsewhere); None on SQLite."""
+    if master_db is not None:
+        return master_db
+    if local['ENGINE'] != MYSQL_ENGINE:
+        return None
+    return dict(local, CONN_MAX_AGE=0, TEST={'MIRROR': 'default'})
 
 
 def split_list(value):

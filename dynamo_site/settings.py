@@ -4,7 +4,6 @@ A server configuration file (DYNAMO_CONFIG, or `runserver_dynamo --config`) can 
 values in its [server] and [web] sections; the environment overrides it. See .env.example.
 """
 import os
-import secrets
 from pathlib import Path
 
 from dynamo_site import config
@@ -17,19 +16,20 @@ def env(name, default=None):
     return config.get(name, INI, default)
 
 
+# Importing settings writes nothing: the var directory and the secret key are made by the
+# commands that need them (dynamo_site/bootstrap.py, called from manage.py), and any local user's
+# `manage.py dynamo` reads none of the server's files
 VAR_DIR = Path(env('DYNAMO_VAR_DIR', str(BASE_DIR / 'var')))
-VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 
 def _secret_key():
     key = env('DYNAMO_SECRET_KEY')
     if key:
         return key
-    path = VAR_DIR / 'secret_key'   # development default: generated once, never committed
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(50))
-        path.chmod(0o600)
-    return path.read_text().strip()
+    try:   # development default: generated once by bootstrap.ensure_secret_key, never committed
+        return (VAR_DIR / 'secret_key').read_text().strip()
+    except OSError:   # not made yet, or not readable by this user (a client of the socket)
+        return ''
 
 
 SECRET_KEY = _secret_key()
@@ -44,12 +44,14 @@ INSTALLED_APPS = [
     'django.contrib.messages',
     'django.contrib.staticfiles',
     'rest_framework',
+    'accounts',
     'inventory',
     'execution',
     'webmodules',
 ]
 
 MIDDLEWARE = [
+    'webmodules.middleware.MetricsMiddleware',
     'django.middleware.security.SecurityMiddleware',
     'whitenoise.middleware.WhiteNoiseMiddleware',
     'django.contrib.sessions.middleware.SessionMiddleware',
@@ -76,10 +78,16 @@ TEMPLATES = [{
 
 DATABASES = {'default': config.database_from_url(env('DYNAMO_DB_URL'), str(VAR_DIR))}
 # a secondary server: master_conf names the primary's database, where the cluster's change-set
-# log, writer lease, write queue and server table live (docs/scaling.md)
+# log, writer lease, write queue and server table live (docs/scaling.md). Every MariaDB server has
+# the `primary` alias (a primary's points at its own database until a failover replaces it).
 _primary_db, DYNAMO_MASTER = config.master_from_conf(env('DYNAMO_MASTER_CONF'), DATABASES['default'])
+_primary_db = config.primary_alias(DATABASES['default'], _primary_db)
 if _primary_db is not None:
     DATABASES['primary'] = _primary_db
+# the cluster's tables (users, roles, applications, servers, requests, policies' records) are in
+# the primary's database; only the inventory store is each server's own (execution/routers.py)
+DATABASE_ROUTERS = ['execution.routers.ClusterRouter']
+DYNAMO_CLUSTER_APPS = ['auth', 'contenttypes', 'admin', 'sessions', 'accounts', 'execution', 'webmodules']
 # a secondary without local persistency keeps no inventory in its own database
 DYNAMO_LOCAL_STORE = env('DYNAMO_LOCAL_STORE', '1').lower() in ('1', 'true', 'yes', 'on')
 DYNAMO_SYNC_INTERVAL = float(env('DYNAMO_SYNC_INTERVAL', '0.05'))   # seconds between polls of the primary's log
@@ -100,7 +108,6 @@ USE_TZ = True
 
 STATIC_URL = '/static/'
 STATIC_ROOT = VAR_DIR / 'static'
-STATIC_ROOT.mkdir(exist_ok=True)
 WHITENOISE_USE_FINDERS = True        # serve admin and module assets without collectstatic
 WHITENOISE_AUTOREFRESH = DEBUG
 
@@ -114,6 +121,7 @@ REST_FRAMEWORK = {
 DYNAMO_BIND = env('DYNAMO_BIND', '127.0.0.1:8000')
 DYNAMO_FILE_CACHE_BLOCKS = int(env('DYNAMO_FILE_CACHE_BLOCKS', '1000'))
 DYNAMO_HEARTBEAT_TIMEOUT = 15.0          # seconds without heartbeat before a server counts as gone
+DYNAMO_SERVER_PRUNE_HOURS = 24.0         # dead servers' rows are removed after this long
 DYNAMO_LOG_LEVEL = env('DYNAMO_LOG_LEVEL', 'INFO').upper()
 
 # Web
@@ -127,8 +135,9 @@ DYNAMO_WEB_TRUSTED_PROXIES = env('DYNAMO_WEB_TRUSTED_PROXIES', '127.0.0.1')
 DYNAMO_WEB_WRITE_WAIT = float(env('DYNAMO_WEB_WRITE_WAIT', '30'))   # seconds a web write waits for the lock
 
 # Applications
-DYNAMO_APP_SOCKET = env('DYNAMO_APP_SOCKET', str(VAR_DIR / 'dynamo.sock'))
-DYNAMO_WORK_DIR = env('DYNAMO_WORK_DIR', str(VAR_DIR / 'apps'))
+# unset: var/servers/<bind address>/dynamo.sock and .../apps (execution.topology.server_paths)
+DYNAMO_APP_SOCKET = env('DYNAMO_APP_SOCKET')
+DYNAMO_WORK_DIR = env('DYNAMO_WORK_DIR')
 DYNAMO_MAX_READONLY_APPS = int(env('DYNAMO_MAX_READONLY_APPS', '8'))
 DYNAMO_APP_TIMEOUT_HOURS = float(env('DYNAMO_APP_TIMEOUT_HOURS', '2'))
 DYNAMO_APP_MEMORY_LIMIT_MB = int(env('DYNAMO_APP_MEMORY_LIMIT_MB', '4096'))

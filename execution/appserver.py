@@ -5,7 +5,6 @@ user is the login of the connecting process, and nobody can submit as someone el
 synchronous runs is streamed back as it is produced.
 """
 import base64
-import json
 import logging
 import os
 import pwd
@@ -15,47 +14,14 @@ import struct
 import threading
 
 from django.db import connection
-from django.utils import timezone
 
-from execution import authorization, services
-from execution.models import Application, AppState
+from accounts.selectors import caller_for_login
+from execution import authorization, selectors
+from execution.errors import ClientError
+from execution.protocol import Reader, send_msg
+from execution.services import applications
 
 log = logging.getLogger('dynamo.apps')
-
-
-# ---------------------------------------------------------------------------- framing
-def send_msg(sock, obj, fds=None):
-    data = json.dumps(obj).encode()
-    frame = struct.pack('!I', len(data)) + data
-    if fds:
-        socket.send_fds(sock, [frame], fds)
-    else:
-        sock.sendall(frame)
-
-
-class Reader:
-    """Reads length-prefixed JSON messages, collecting file descriptors passed along."""
-
-    def __init__(self, sock):
-        self.sock = sock
-        self.buf = b''
-        self.fds = []
-
-    def _fill(self):
-        data, fds, _, _ = socket.recv_fds(self.sock, 65536, 3)
-        self.fds.extend(fds)
-        if not data:
-            raise EOFError
-        self.buf += data
-
-    def recv(self):
-        while len(self.buf) < 4:
-            self._fill()
-        (size,) = struct.unpack('!I', self.buf[:4])
-        while len(self.buf) < 4 + size:
-            self._fill()
-        data, self.buf = self.buf[4:4 + size], self.buf[4 + size:]
-        return json.loads(data)
 
 
 # ---------------------------------------------------------------------------- live output
@@ -83,30 +49,6 @@ class Hub:
         with self.lock:
             for q in self._subs.get(app_id, ()):
                 q.put((kind, payload))
-
-
-def app_record(app):
-    return {'id': app.id, 'title': app.title, 'user': app.user.username, 'args': app.args,
-            'script': app.script_path, 'write_request': app.write_request, 'state': app.state,
-            'exit_code': app.exit_code, 'message': app.message, 'server': app.hostname,
-            'created': _iso(app.created), 'started': _iso(app.started), 'finished': _iso(app.finished),
-            'seq': app.seq, 'num_changes': app.num_changes}
-
-
-def kill_application(app_id, message, hub):
-    """Mark an application killed; the server running it stops the child. Returns False if it
-    had already ended."""
-    queued = Application.objects.filter(id=app_id, state=AppState.NEW).update(
-        state=AppState.KILLED, message=message, finished=timezone.now())
-    if queued:
-        hub.publish(app_id, 'final', {'state': 'killed', 'exit_code': None, 'message': message})
-        return True
-    return bool(Application.objects.filter(id=app_id, state__in=[AppState.ASSIGNED, AppState.RUN])
-                .update(state=AppState.KILLED, message=message))
-
-
-def _iso(t):
-    return t.isoformat() if t else None
 
 
 class _Workers:
@@ -139,8 +81,9 @@ class _Workers:
 
 # ---------------------------------------------------------------------------- server side
 class AppServer:
-    def __init__(self, *, path, server, hub, scheduler, wake):
+    def __init__(self, *, path, work_base, server, hub, scheduler, wake):
         self.path = path
+        self.work_base = work_base
         self.server = server
         self.hub = hub
         self.scheduler = scheduler
@@ -148,13 +91,15 @@ class AppServer:
         self.sock = None
         self.stopping = threading.Event()
 
-    def start(self):
+    def claim(self):
+        """Bind the socket (before the server registers): a second server on this address is
+        refused here, clearly, and a stale socket of a dead server is replaced."""
+        os.makedirs(os.path.dirname(self.path) or '.', exist_ok=True)
         if os.path.exists(self.path):
             probe = socket.socket(socket.AF_UNIX)
             try:
                 probe.connect(self.path)
-                probe.close()
-                raise OSError(f'another server is listening on {self.path}')
+                raise OSError(f'another server is listening on {self.path} (same bind address?)')
             except ConnectionRefusedError:
                 os.unlink(self.path)
             finally:
@@ -163,6 +108,8 @@ class AppServer:
         self.sock.bind(self.path)
         os.chmod(self.path, 0o666)   # any local user may connect; the kernel tells us who they are
         self.sock.listen(64)
+
+    def start(self):
         threading.Thread(target=self._accept, name='appserver', daemon=True).start()
         log.info('application socket at %s', self.path)
 
@@ -198,7 +145,8 @@ class AppServer:
             if handler is None:
                 send_msg(conn, {'error': f'unknown command {msg.get("cmd")!r}'})
                 return
-            handler(conn, reader, msg, authorization.user_for_login(login), uid)
+            caller = caller_for_login(login, uid=uid)
+            handler(conn, reader, msg, authorization.user_for_login(login), caller)
         except (EOFError, BrokenPipeError, ConnectionResetError):
             pass
         except Exception:
@@ -215,10 +163,10 @@ class AppServer:
 
     # ---------------------------------------------------------------- commands
     def _create(self, user, script=None, **fields):
-        return services.application_create(user=user, server_id=self.server.id, hostname=self.server.hostname,
-                                           script=script, **fields)
+        return applications.application_submit(user=user, server_id=self.server.id, hostname=self.server.hostname,
+                                               work_base=self.work_base, script=script, **fields)
 
-    def _cmd_submit(self, conn, reader, msg, user, uid):
+    def _cmd_submit(self, conn, reader, msg, user, caller):
         try:
             script = base64.b64decode(msg['script'])
         except (KeyError, ValueError, TypeError):
@@ -234,9 +182,9 @@ class AppServer:
         send_msg(conn, {'id': app.id, 'work_dir': app.work_dir})
         self.wake.set()
         if q is not None:
-            self._stream(conn, reader, app.id, q)
+            self._stream(conn, reader, app.id, q, caller)
 
-    def _cmd_interact(self, conn, reader, msg, user, uid):
+    def _cmd_interact(self, conn, reader, msg, user, caller):
         if len(reader.fds) != 3:
             send_msg(conn, {'error': 'an interactive session needs the terminal (stdin, stdout, stderr)'})
             return
@@ -247,9 +195,9 @@ class AppServer:
             q = self.hub.subscribe_locked(app.id)
         send_msg(conn, {'id': app.id})
         self.wake.set()
-        self._stream(conn, reader, app.id, q)
+        self._stream(conn, reader, app.id, q, caller)
 
-    def _stream(self, conn, reader, app_id, q):
+    def _stream(self, conn, reader, app_id, q, caller):
         """Forward output and the final state; a client message {"signal": "INT"} interrupts the app."""
         def listen():
             try:
@@ -259,8 +207,7 @@ class AppServer:
                         self.scheduler.pending_interrupts.append(app_id)
                         self.wake.set()
                     elif m.get('cmd') == 'kill':
-                        kill_application(app_id, 'killed by the client', self.hub)
-                        self.wake.set()
+                        self._kill(app_id, caller, 'killed by the client')
             except (EOFError, OSError, ValueError):
                 pass
             finally:
@@ -277,18 +224,26 @@ class AppServer:
         finally:
             self.hub.unsubscribe(app_id, q)
 
-    def _cmd_poll(self, conn, reader, msg, user, uid):
-        app = Application.objects.select_related('user').filter(id=msg.get('id')).first()
-        send_msg(conn, {'app': app_record(app)} if app else {'error': f'no application {msg.get("id")}'})
-
-    def _cmd_kill(self, conn, reader, msg, user, uid):
-        app = Application.objects.select_related('user').filter(id=msg.get('id')).first()
-        if app is None:
-            send_msg(conn, {'error': f'no application {msg.get("id")}'})
-            return
-        if app.user_id != user.id and not (user.is_superuser or uid == 0):
-            send_msg(conn, {'error': f'application {app.id} belongs to {app.user.username}'})
-            return
-        changed = kill_application(app.id, f'killed by {user.username}', self.hub)
+    def _kill(self, app_id, caller, reason=None):
+        outcome = applications.application_kill(app_id=app_id, by=caller, reason=reason)
+        if outcome.killed and outcome.app.state == 'new':
+            self.hub.publish(app_id, 'final', {'state': 'killed', 'exit_code': None,
+                                               'message': reason or f'killed by {caller.name}'})
         self.wake.set()
-        send_msg(conn, {'result': 'killed' if changed else 'noaction', 'state': app.state if not changed else 'killed'})
+        return outcome
+
+    def _cmd_poll(self, conn, reader, msg, user, caller):
+        try:
+            app = selectors.application_get(msg.get('id'))
+        except ClientError as exc:
+            send_msg(conn, {'error': str(exc)})
+            return
+        send_msg(conn, {'app': selectors.application_record(app, caller=caller)})
+
+    def _cmd_kill(self, conn, reader, msg, user, caller):
+        try:
+            outcome = self._kill(msg.get('id'), caller)
+        except ClientError as exc:
+            send_msg(conn, {'error': str(exc)})
+            return
+        send_msg(conn, {'result': 'killed' if outcome.killed else 'noaction', 'state': outcome.state})

@@ -3,19 +3,13 @@ users or for everyone. Editing the script changes its checksum and voids the aut
 
 Authorizations are cluster-wide: they live in the cluster's database (the primary's), with users
 matched by login name, so that every server of a cluster honours the same list."""
-import hashlib
-
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from execution.cluster import cluster_db
 from execution.models import ExecAuthorization
-
-
-def checksum_bytes(data):
-    return hashlib.sha256(data).hexdigest()
+from execution.services.applications import checksum_bytes
 
 
 def checksum_file(path):
@@ -23,9 +17,9 @@ def checksum_file(path):
         return checksum_bytes(f.read())
 
 
-def user_for_login(login, using=None):
+def user_for_login(login):
     """The Django user standing for a login name (created on first use), in the cluster's database."""
-    user, _ = get_user_model().objects.using(using or cluster_db()).get_or_create(username=login)
+    user, _ = get_user_model().objects.get_or_create(username=login)
     return user
 
 
@@ -33,9 +27,8 @@ def authorize(*, path, title, users=()):
     """Authorize the script at `path` under `title` for `users` (login names; none = everyone).
     Re-authorizing a (title, user) replaces its checksum."""
     checksum = checksum_file(path)
-    db = cluster_db()
-    targets = [user_for_login(u, db) for u in users] or [None]
-    with transaction.atomic(using=db):
+    targets = [user_for_login(u) for u in users] or [None]
+    with transaction.atomic(using=ExecAuthorization.objects.db):
         created = []
         for user in targets:
             ExecAuthorization.objects.filter(title=title, user=user).delete()

@@ -6,11 +6,23 @@ import signal
 import socket
 import sys
 
-from execution.appserver import Reader, send_msg
+from execution.protocol import Reader, send_msg
 
 
 class ClientError(Exception):
     pass
+
+
+def socket_path(default, *, explicit, servers_dir):
+    """The socket to talk to: `default` (the configured or derived one); when it is absent and
+    nothing was asked for explicitly, the only server running from this checkout, if just one is."""
+    if explicit or os.path.exists(default):
+        return default
+    try:
+        found = [str(p / 'dynamo.sock') for p in servers_dir.iterdir() if (p / 'dynamo.sock').exists()]
+    except OSError:
+        found = []
+    return found[0] if len(found) == 1 else default
 
 
 class Client:

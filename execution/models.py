@@ -1,16 +1,7 @@
 """Cross-process state of the execution layer: running servers, queued write requests,
 applications and their authorizations. All of it lives in the cluster's database (the primary's;
-a server's own when it is the primary): the managers route every query there."""
+a server's own when it is the primary): execution/routers.py sends every query there."""
 from django.db import models
-
-
-class ClusterManager(models.Manager):
-    """Rows kept in the cluster's database (execution.cluster.cluster_db())."""
-    use_in_migrations = False
-
-    def get_queryset(self):
-        from execution.cluster import cluster_db
-        return super().get_queryset().using(cluster_db())
 
 
 class ServerState(models.TextChoices):
@@ -22,6 +13,7 @@ class ServerState(models.TextChoices):
     STOPPING = 'stopping'
     ERROR = 'error'
     GONE = 'gone'              # a primary replaced by failover (its heartbeat stopped)
+    DEAD = 'dead'              # its heartbeat is older than the failover timeout, or its process is gone
 
 
 class Server(models.Model):
@@ -37,7 +29,6 @@ class Server(models.Model):
     db_address = models.CharField(max_length=512, blank=True, default='',
                                   help_text="JSON of its own database (host, port, db): peers reach it there")
 
-    objects = ClusterManager()
     started = models.DateTimeField()
     heartbeat = models.DateTimeField()
 
@@ -76,8 +67,6 @@ class ChangeRequest(models.Model):
     lease = models.CharField(max_length=255, blank=True, default='',
                              help_text='the writer lease its sender holds (applied while the lease is held)')
 
-
-    objects = ClusterManager()
     class Meta:
         db_table = 'dyn_change_requests'
         indexes = [models.Index(fields=['state', 'id'], name='dyn_cr_state')]
@@ -91,8 +80,6 @@ class ChangeRequestChunk(models.Model):
     index = models.IntegerField()
     data = models.TextField()
 
-
-    objects = ClusterManager()
     class Meta:
         db_table = 'dyn_change_request_chunks'
         constraints = [models.UniqueConstraint(fields=['request', 'index'], name='dyn_crc_index')]
@@ -137,8 +124,6 @@ class Application(models.Model):
     finished = models.DateTimeField(null=True, blank=True)
     output = models.TextField(blank=True, default='', help_text='stdout and stderr (last 1 MB)')
 
-
-    objects = ClusterManager()
     class Meta:
         db_table = 'dyn_applications'
         indexes = [models.Index(fields=['state', 'id'], name='dyn_app_state')]
@@ -156,8 +141,6 @@ class ExecAuthorization(models.Model):
     path = models.CharField(max_length=1024, blank=True, default='', help_text='file authorized')
     created = models.DateTimeField()
 
-
-    objects = ClusterManager()
     class Meta:
         db_table = 'dyn_exec_authorizations'
         constraints = [models.UniqueConstraint(fields=['title', 'user'], name='dyn_execauth_title_user')]

@@ -4,6 +4,7 @@ Rules: first in, first out; at most one write application at a time, and none wh
 write (injection, web write) is being applied; read-only applications run in parallel with
 anything up to a limit. Runs in the server's main thread only.
 """
+import json
 import logging
 import os
 import signal
@@ -11,11 +12,14 @@ import time
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.utils import timezone
 
-from execution import authorization, cluster
-from execution.models import FINAL_APP_STATES, Application, AppState
+from execution import authorization, selectors
+from execution.cluster.forward import send_changes
+from execution.cluster.lease import LEASE_SECONDS, lease_acquire, lease_release
+from execution.models import AppState, RequestState
 from execution.runner import CHANGES_FILE, OUTPUT_FILE, SCRIPT_FILE, OutputRelay, fork_application, read_changes
+from execution.services import applications, requests
+from execution.topology import TOPOLOGY, lease_owner
 from inventory import services as inventory_services
 from inventory.objects import ObjectError
 
@@ -39,7 +43,7 @@ class Running:
 
 class Scheduler:
     def __init__(self, *, server_id, runtime, hub, readonly_db):
-        self.server_id = server_id
+        self.server_id = server_id   # (follows TOPOLOGY.server_id: a rejoining server re-registers)
         self.runtime = runtime
         self.hub = hub
         self.readonly_db = readonly_db
@@ -64,11 +68,11 @@ class Scheduler:
         if now - self._last_state_check > 0.25:
             self._last_state_check = now
             self._enforce_kills_and_timeouts(now)
-        if now - self._last_lease_renewal > cluster.LEASE_SECONDS / 6:
+        if now - self._last_lease_renewal > LEASE_SECONDS / 6:
             self._last_lease_renewal = now
             for run in self.running.values():
                 if run.write:
-                    cluster.lease_acquire(self._lease(run.app_id))
+                    lease_acquire(self._lease(run.app_id))
         return self._start_new() or busy
 
     # ------------------------------------------------------------------ starting
@@ -76,11 +80,11 @@ class Scheduler:
         readers = sum(1 for r in self.running.values() if not r.write)
         writer = self.writer_running
         started = False
-        for app in Application.objects.filter(server_id=self.server_id, state=AppState.NEW).order_by('id')[:50]:
+        for app in selectors.applications_queued(server_id=self.server_id):
             if app.write_request:
                 if writer:
                     continue      # a second writer waits; readers behind it may go
-                if not cluster.lease_acquire(self._lease(app.id)):
+                if not lease_acquire(self._lease(app.id)):
                     continue      # a writer elsewhere in the cluster (or a queued write) goes first
             elif readers >= self.max_readers:
                 continue
@@ -93,7 +97,7 @@ class Scheduler:
         return started
 
     def _lease(self, app_id):
-        return f'server {self.server_id} application {app_id}'
+        return lease_owner(server_id=self.server_id, what=f'application {app_id}')
 
     def _start(self, app):
         started = False
@@ -101,11 +105,11 @@ class Scheduler:
             started = self._start_app(app)
         finally:
             if app.write_request and not started:
-                cluster.lease_release(self._lease(app.id))
+                lease_release(self._lease(app.id))
         return started
 
     def _start_app(self, app):
-        if not Application.objects.filter(id=app.id, state=AppState.NEW).update(state=AppState.ASSIGNED):
+        if not applications.application_assign(app_id=app.id):
             return False           # killed meanwhile
         script = os.path.join(app.work_dir, SCRIPT_FILE)
         if not app.interactive and not os.path.exists(script):
@@ -135,10 +139,8 @@ class Scheduler:
                                     lambda stream, text, app_id=app.id: self.hub.publish(app_id, stream, text))
             run.relay.start()
         self.running[pid] = run
-        if not Application.objects.filter(id=app.id, state=AppState.ASSIGNED).update(
-                state=AppState.RUN, pid=pid, started=timezone.now()):
+        if not applications.application_started(app_id=app.id, pid=pid):
             self.kill(run, 'killed on request')   # killed between assignment and start
-            Application.objects.filter(id=app.id).update(pid=pid, started=timezone.now())
         self.hub.publish(app.id, 'state', AppState.RUN)
         log.info('application %d started (pid %d, %s, %s)', app.id, pid,
                  'write' if app.write_request else 'read-only', app.title,
@@ -150,8 +152,7 @@ class Scheduler:
         if not self.running:
             return
         by_app = {r.app_id: r for r in self.running.values()}
-        killed = Application.objects.filter(id__in=list(by_app), state=AppState.KILLED).values_list('id', 'message')
-        for app_id, message in killed:
+        for app_id, message in applications.applications_kill_requested(by_app):
             self.kill(by_app[app_id], message or 'killed on request')
         for run in by_app.values():
             if run.deadline is not None and now > run.deadline and not run.kill_reason:
@@ -205,7 +206,7 @@ class Scheduler:
             self._settle(run, code)
         finally:
             if run.write:
-                cluster.lease_release(self._lease(run.app_id))
+                lease_release(self._lease(run.app_id))
 
     def _settle(self, run, code):
         if run.kill_reason:
@@ -226,7 +227,7 @@ class Scheduler:
 
         def progress(count):
             log.info('application %d: %d changes applied so far', run.app_id, count)
-        if cluster.is_secondary():
+        if TOPOLOGY.is_secondary:
             return self._forward_changes(run, path, origin)
         try:
             applied = inventory_services.apply_changeset(
@@ -249,9 +250,6 @@ class Scheduler:
     def _forward_changes(self, run, path, origin):
         """A secondary's write application: its changes are applied by the primary (the cluster's
         single committer) and come back here through the log."""
-        import json
-        from execution import services
-        from execution.models import RequestState
         try:
             operations = list(read_changes(path))
         except (ValueError, OSError) as exc:
@@ -260,8 +258,8 @@ class Scheduler:
             return AppState.DONE, 'exit code 0; nothing to change', None, 0
         log.info('application %d: sending %d changes to the primary', run.app_id, len(operations))
         try:
-            request = cluster.send_changes(operations, origin=origin, lease=self._lease(run.app_id))
-            request = services.request_wait(request_id=request.id)
+            request = send_changes(operations, origin=origin, lease=self._lease(run.app_id))
+            request = requests.request_wait(request_id=request.id)
         except Exception as exc:   # the primary's database failed: nothing was applied
             log.exception('application %d: changes could not be sent to the primary', run.app_id)
             return AppState.FAILED, f'changes not applied: {type(exc).__name__}: {exc}', None, 0
@@ -275,20 +273,17 @@ class Scheduler:
 
     def _finish(self, app_id, state, code=None, message='', seq=None, num_changes=None):
         output = ''
-        app = Application.objects.filter(id=app_id).values('work_dir').first()
-        if app and app['work_dir']:
-            path = os.path.join(app['work_dir'], OUTPUT_FILE)
+        app = selectors.application_get(app_id)
+        if app.work_dir:
+            path = os.path.join(app.work_dir, OUTPUT_FILE)
             try:
                 with open(path, 'rb') as f:
                     f.seek(max(0, os.path.getsize(path) - OUTPUT_KEEP))
                     output = f.read().decode('utf-8', 'replace')
             except OSError:
                 pass
-        Application.objects.filter(id=app_id).update(
-            state=state, exit_code=code, message=message, finished=timezone.now(), output=output,
-            seq=seq, num_changes=num_changes)
-        log.info('application %d %s: %s', app_id, state, message,
-                 extra={'application': app_id, 'state': str(state), 'exit_code': code})
+        applications.application_finish(app_id=app_id, state=state, exit_code=code, message=message,
+                                        output=output, seq=seq, num_changes=num_changes)
         self.hub.publish(app_id, 'final', {'state': str(state), 'exit_code': code, 'message': message})
 
 
@@ -299,11 +294,3 @@ def _signal_group(pid, sig):
         pass
     except PermissionError:
         os.kill(pid, sig)
-
-
-def finalize_orphans(*, exclude_server_id):
-    """Applications of servers that are gone (crashed or stopped) are recorded as killed."""
-    from execution.services import live_servers
-    alive = [s.id for s in live_servers()] + [exclude_server_id]
-    Application.objects.exclude(server_id__in=alive).exclude(state__in=FINAL_APP_STATES).update(
-        state=AppState.KILLED, message='its server stopped', finished=timezone.now())

@@ -14,24 +14,19 @@ from django.db import transaction
 from django.utils import timezone
 
 from inventory import store
+from inventory.errors import Fenced, ImageLost, OutOfSync  # noqa: F401  (raised here; callers catch them from this module too)
 from inventory.models import ChangeSet, ChangeSetChunk, InventoryState
 from inventory.objects import ObjectError, from_dict
 
 log = logging.getLogger('dynamo.writes')
 CHUNK = 5000
+_observers = []   # callables told of every committed change set (the server's metrics)
 
 
-class ImageLost(RuntimeError):
-    """A failed change set could not be undone in RAM: the image must be reloaded."""
-
-
-class Fenced(ObjectError):
-    """This server's database names another primary (failover): it must not commit anything."""
-
-
-class OutOfSync(RuntimeError):
-    """A replayed change set does not follow this store (sequence gap) or does not produce the
-    logged digest: nothing was applied, and the store must be resynchronized."""
+def add_observer(fn):
+    """Have fn(AppliedChangeSet) called after every change set this process commits."""
+    if fn not in _observers:
+        _observers.append(fn)
 
 
 @dataclass
@@ -201,7 +196,10 @@ def apply_changeset(*, inventory, origin, operations=None, builder=None, keep_id
              'waiting %.2f s for them)', inventory.seq, origin, journal.num_ops, elapsed,
              ram_done - locked_at, locked_at - ram_start,
              extra={'seq': inventory.seq, 'origin': origin, 'changes': journal.num_ops, 'seconds': round(elapsed, 3)})
-    return AppliedChangeSet(inventory.seq if journal.num_ops else 0, journal.num_ops, elapsed, result)
+    applied = AppliedChangeSet(inventory.seq if journal.num_ops else 0, journal.num_ops, elapsed, result)
+    for observer in _observers:
+        observer(applied)
+    return applied
 
 
 class _ChangeSetWriter:

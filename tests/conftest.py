@@ -71,12 +71,13 @@ class ServerProcess:
             [sys.executable, str(ROOT / 'manage.py'), 'runserver_dynamo', '--bind', f'127.0.0.1:{self.port}',
              *extra_args], stdout=open(self.log_path, 'w'), stderr=subprocess.STDOUT, env=full_env, cwd=str(ROOT))
 
-    def get(self, path, timeout=5):
+    def get(self, path, timeout=5, headers=None):
         import json
         import urllib.error
         import urllib.request
         try:
-            with urllib.request.urlopen(self.url + path, timeout=timeout) as r:
+            with urllib.request.urlopen(urllib.request.Request(self.url + path, headers=headers or {}),
+                                        timeout=timeout) as r:
                 return r.status, json.loads(r.read())
         except urllib.error.HTTPError as e:
             return e.code, json.loads(e.read() or b'null')
@@ -108,6 +109,18 @@ class ServerProcess:
 
     def log(self):
         return self.log_path.read_text() if self.log_path.exists() else ''
+
+
+# an operator of target application, identified by a trusted proxy's header (servers started with
+# DYNAMO_WEB_DN_HEADER=X-DN): the tests read application records and output as this user
+READER_DN = '/DC=test/CN=dynamo test reader'
+AS_READER = {'X-DN': READER_DN}
+
+
+def make_reader():
+    """Create the AS_READER user (operator on application) in the test database."""
+    from accounts.services import user_grant
+    user_grant(username='test-reader', dn=READER_DN, role='operator', target='application')
 
 
 @pytest.fixture

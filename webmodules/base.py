@@ -13,6 +13,8 @@ import re
 
 from django.template.loader import render_to_string
 
+from accounts.caller import ANONYMOUS, Caller  # noqa: F401  (ANONYMOUS: part of the module contract)
+
 
 class WebError(Exception):
     status = 400
@@ -93,33 +95,8 @@ def _expand(value):
     return value
 
 
-class User:
-    """The caller: name, DN and (role, target) authorizations. Anonymous over plain HTTP."""
-    __slots__ = ('name', 'dn', 'id', 'authlist')
-
-    def __init__(self, name=None, dn=None, id=0, authlist=()):
-        self.name = name
-        self.dn = dn
-        self.id = id
-        self.authlist = list(authlist)
-
-    @property
-    def is_authenticated(self):
-        return self.name is not None
-
-    @property
-    def roles(self):
-        return self.authlist
-
-    def has_role(self, role, target=None):
-        """True if granted `role` on `target` (a grant with target None covers every target)."""
-        return any(r == role and (t is None or target is None or t == target) for r, t in self.authlist)
-
-    def __repr__(self):
-        return f'User({self.name!r}, {self.dn!r})'
-
-
-ANONYMOUS = User()
+# the caller passed to run(): `User` is the name the seed's modules know it by
+User = Caller
 
 
 class WebModule:

@@ -11,13 +11,17 @@ from collections import OrderedDict
 
 from django.conf import settings
 from django.http import HttpResponse
+from django.template.loader import render_to_string
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from execution import runtime as rt
+from execution import errors as execution_errors
+from execution import writepath
+from execution.metrics import METRICS
 from execution.runtime import RUNTIME
-from inventory.objects import ObjectError
+from inventory.errors import ObjectError, ServiceError
 from webmodules import identity
 from webmodules.base import (AuthenticationRequired, AuthorizationError, HTMLMixin, MethodNotAllowed,
                              NotFound, TryAgain, WebError)
@@ -104,12 +108,9 @@ def run_module(request, mode, module, name):
     instance = cls(get_registry().config)
     instance.input_data = json_body(request)
     if cls.write_enabled:
-        try:
-            content, applied = rt.submit_write(lambda inv: instance.run(caller, params, inv),
-                                               origin=f'web:{caller.name}:/{mode}/{module}/{name}',
-                                               timeout=settings.DYNAMO_WEB_WRITE_WAIT)
-        except rt.WriterUnavailable as exc:
-            raise TryAgain(str(exc)) from None
+        content, applied = writepath.submit_write(lambda inv: instance.run(caller, params, inv),
+                                                  origin=f'web:{caller.name}:/{mode}/{module}/{name}',
+                                                  timeout=settings.DYNAMO_WEB_WRITE_WAIT)
         if applied.num_changes and not instance.message:
             instance.message = f'applied as change set {applied.seq} ({applied.num_changes} changes)'
         return content, instance
@@ -117,15 +118,34 @@ def run_module(request, mode, module, name):
         return instance.run(caller, params, ReadOnlyInventory(RUNTIME.inventory)), instance
 
 
+_RESULTS = {400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found',
+            405: 'Method Not Allowed', 406: 'Not Acceptable', 413: 'Request Entity Too Large',
+            500: 'Internal Server Error', 503: 'Service Unavailable'}
+
+
 def _error(exc):
-    """(status, result, message) for any exception; the only place errors become statuses."""
+    """(status, result, message, retry_after) for any exception: the one table where errors become
+    statuses. The caller's errors are 4xx; the service's (fenced, no writer, not primary, image
+    reloading) 503 with a Retry-After; anything else is a bug: 500, logged."""
     if isinstance(exc, WebError):
-        return exc.status, exc.result, str(exc)
+        return exc.status, exc.result, str(exc), getattr(exc, 'retry_after', None) or (5 if exc.status == 503 else None)
+    if isinstance(exc, execution_errors.ClientError):
+        return exc.status, _RESULTS.get(exc.status, 'Bad Request'), str(exc), None
     if isinstance(exc, ObjectError):
-        return 400, 'Bad Request', str(exc)
+        return 400, 'Bad Request', str(exc), None
+    if isinstance(exc, ServiceError):
+        return exc.status, _RESULTS.get(exc.status, 'Service Unavailable'), str(exc), exc.retry_after
     log.exception('web request failed')
     message = 'internal error' + (f': {traceback.format_exc()}' if settings.DEBUG else ' (see the server log)')
-    return 500, 'Internal Server Error', message
+    return 500, 'Internal Server Error', message, None
+
+
+def error_response(exc):
+    status, result, message, retry_after = _error(exc)
+    response = envelope(message=message, result=result, status=status)
+    if retry_after:
+        response['Retry-After'] = str(int(retry_after))
+    return response
 
 
 class _AnswerCache:
@@ -181,14 +201,12 @@ class DataView(APIView):
                 try:
                     identity.caller_of_request(raw)   # an unknown certificate is still refused
                 except Exception as exc:
-                    status, result, message = _error(exc)
-                    return envelope(message=message, result=result, status=status)
+                    return error_response(exc)
                 return HttpResponse(body, content_type='application/json')
         try:
             content, instance = run_module(raw, 'data', module, name)
         except Exception as exc:
-            status, result, message = _error(exc)
-            return envelope(message=message, result=result, status=status)
+            return error_response(exc)
         # (also while a change set is being written to the database: readers already see all of
         # it, and its end bumps the version again)
         if cache_key is not None and not instance.additional_headers:
@@ -221,10 +239,12 @@ def web_view(request, module, name):
     try:
         content, instance = run_module(request, 'web', module, name)
     except Exception as exc:
-        status, result, message = _error(exc)
-        from django.template.loader import render_to_string
-        return HttpResponse(render_to_string('webmodules/error.html', {'status': status, 'result': result,
-                                                                       'message': message}), status=status)
+        status, result, message, retry_after = _error(exc)
+        response = HttpResponse(render_to_string('webmodules/error.html', {'status': status, 'result': result,
+                                                                           'message': message}), status=status)
+        if retry_after:
+            response['Retry-After'] = str(int(retry_after))
+        return response
     if not isinstance(content, (str, bytes)):
         content = json.dumps(content)
     content_type = 'text/html' if isinstance(instance, HTMLMixin) else instance.content_type
@@ -263,3 +283,8 @@ class OpenAPIView(APIView):
             paths[f'/data/{module}/{name}'] = {'get': dict(op, operationId=f'{module}_{name}_get'.replace('/', '_')),
                                                'post': dict(op, operationId=f'{module}_{name}_post'.replace('/', '_'))}
         return Response({'openapi': '3.0.3', 'info': {'title': 'Dynamo data API', 'version': '1'}, 'paths': paths})
+
+
+def metrics_view(request):
+    """/metrics: this server's metrics in the Prometheus text format."""
+    return HttpResponse(generate_latest(METRICS.registry), content_type=CONTENT_TYPE_LATEST)

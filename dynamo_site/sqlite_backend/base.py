@@ -1,4 +1,6 @@
 """Django's SQLite backend with libsqlite3 behind the fork gate (see dynamo_site.forkgate)."""
+import os
+
 from django.db.backends.sqlite3 import base
 
 from dynamo_site.forkgate import GATE
@@ -44,7 +46,14 @@ class GatedCursor(base.SQLiteCursorWrapper):
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
-    get_new_connection = _gated(base.DatabaseWrapper.get_new_connection)
+    @_gated
+    def get_new_connection(self, conn_params):
+        name = conn_params.get('database', '')
+        if name and not name.startswith('file:') and name != ':memory:':
+            # the database file's directory is made when the database is first opened (never at import)
+            os.makedirs(os.path.dirname(os.path.abspath(name)), exist_ok=True)
+        return super().get_new_connection(conn_params)
+
     _commit = _gated(base.DatabaseWrapper._commit)
     _rollback = _gated(base.DatabaseWrapper._rollback)
     _close = _gated(base.DatabaseWrapper._close)

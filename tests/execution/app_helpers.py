@@ -4,7 +4,7 @@ import json
 import textwrap
 import time
 
-from tests.conftest import manage
+from tests.conftest import AS_READER, manage
 
 FINAL = ('done', 'failed', 'killed', 'notfound', 'authfailed')
 
@@ -76,19 +76,19 @@ class Dyn:
     # ------------------------------------------------------------------ records
     def record(self, app_id):
         """The record of application app_id from /data/applications?id=N."""
-        status, body = self.server.get(f'/data/applications?id={app_id}')
+        status, body = self.server.get(f'/data/applications?id={app_id}', headers=AS_READER)
         assert status == 200, body
         found = [a for a in body['data'] if a['id'] == app_id]
         assert len(found) == 1, body
         return found[0]
 
     def output(self, app_id):
-        status, body = self.server.get(f'/data/applications/output?id={app_id}')
+        status, body = self.server.get(f'/data/applications/output?id={app_id}', headers=AS_READER)
         assert status == 200, body
         return body['data']
 
     def last_id(self):
-        status, body = self.server.get('/data/applications?limit=1')
+        status, body = self.server.get('/data/applications?limit=1', headers=AS_READER)
         assert status == 200 and body['data'], body
         return body['data'][0]['id']
 

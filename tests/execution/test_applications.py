@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.conftest import ROOT, database_url, manage
+from tests.conftest import AS_READER, ROOT, database_url, make_reader, manage
 from tests.execution.app_helpers import CERN, MIT, MUON, TTBAR, ZEROBIAS, Dyn, alive, db_dataset, db_datasets
 
 pytestmark = pytest.mark.e2e
@@ -27,8 +27,9 @@ def make_dyn(start_server, tmp_path):
         assert r.returncode == 0, r.stdout + r.stderr
         socket_path = tmp_path / 'app.sock'
         work_dir = tmp_path / 'work'
+        make_reader()
         server = start_server(env={'DYNAMO_APP_SOCKET': str(socket_path), 'DYNAMO_WORK_DIR': str(work_dir),
-                                   **env})
+                                   'DYNAMO_WEB_DN_HEADER': 'X-DN', **env})
         deadline = time.monotonic() + 15
         while not socket_path.exists():
             assert time.monotonic() < deadline, f'no application socket:\n{server.log()}'
@@ -477,10 +478,10 @@ def test_script_environment_submitting_user_and_records(dyn):
 
     # /data/applications?id=N is that application alone; /data/applications/output?id=N its output
     for app_id, text in ((first_id, r_first.stdout), (written, out_written)):
-        status, body = dyn.server.get(f'/data/applications?id={app_id}')
+        status, body = dyn.server.get(f'/data/applications?id={app_id}', headers=AS_READER)
         assert status == 200 and [a['id'] for a in body['data']] == [app_id], body
         assert body['data'][0]['state'] == 'done' and body['data'][0]['exit_code'] == 0, body
-        status, body = dyn.server.get(f'/data/applications/output?id={app_id}')
+        status, body = dyn.server.get(f'/data/applications/output?id={app_id}', headers=AS_READER)
         assert status == 200 and body['data']['output'] == text, body
     status, body = dyn.server.get('/data/applications?id=999999')
     assert status == 404 and 'no application 999999' in body['message'], body

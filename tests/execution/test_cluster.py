@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import ServerProcess, manage
+from tests.conftest import AS_READER, ServerProcess, make_reader, manage
 
 pytestmark = [pytest.mark.mariadb, pytest.mark.e2e]
 
@@ -115,6 +115,7 @@ class Cluster:
 
 @pytest.fixture
 def cluster(transactional_db, tmp_path):
+    make_reader()   # copied into every database the cluster makes
     c = Cluster(tmp_path)
     yield c
     c.close()
@@ -316,7 +317,7 @@ def submit_slow(cluster, server, path, dataset, seconds):
 
 
 def app_record(server, app_id):
-    code, body = server.get(f'/data/applications/list?id={app_id}')
+    code, body = server.get(f'/data/applications/list?id={app_id}', headers=AS_READER)
     assert code == 200, body
     return body['data'][0]
 

@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from tests.conftest import manage
+from tests.conftest import AS_READER, make_reader, manage
 from tests.webmodules.helpers import CERN, DEMO_DATASETS, MIT, MUON
 
 pytestmark = pytest.mark.e2e
@@ -34,9 +34,9 @@ def browser(web):
 class Page:
     """A browser tab that records console messages, page errors and failed requests."""
 
-    def __init__(self, browser, base):
+    def __init__(self, browser, base, headers=None):
         self.base = base
-        self.context = browser.new_context()
+        self.context = browser.new_context(extra_http_headers=headers or {})
         self.page = self.context.new_page()
         self.page.set_default_timeout(15000)
         self.problems = []
@@ -63,8 +63,8 @@ class Page:
 def tab(browser):
     tabs = []
 
-    def open_(base):
-        t = Page(browser, base)
+    def open_(base, headers=None):
+        t = Page(browser, base, headers)
         tabs.append(t)
         return t
     yield open_
@@ -86,7 +86,8 @@ def web(make_web, tmp_path):
     path.write_text(json.dumps(doc))
     r = manage('dynamo_inject', str(path))
     assert r.returncode == 0, r.stderr
-    return make_web(demo=False)
+    make_reader()
+    return make_web(demo=False, env={'DYNAMO_WEB_DN_HEADER': 'X-DN'})
 
 
 def texts(page, selector):
@@ -216,7 +217,7 @@ def test_applications_page_lists_an_application_and_shows_its_output(web, tab, t
     app = web.client.data('applications/list')[0]
     assert app['title'] == 'BrowserHello' and app['state'] == 'done'
 
-    t = tab(web.client.url)
+    t = tab(web.client.url, headers=AS_READER)   # an operator (exit codes and output are not for anonymous callers)
     page = t.goto('/web/applications/')
     page.wait_for_selector('#apps-table table.data tbody tr')
     row = page.locator('#apps-table tbody tr', has_text='BrowserHello')

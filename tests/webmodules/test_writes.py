@@ -209,15 +209,16 @@ def test_write_modules_are_refused_without_a_server_loop_role_or_certificate(web
 
 
 # ---------------------------------------------------------------------------- applications
-def app_state(web, app_id):
-    reply = web.client.get(f'/data/applications/poll?id={app_id}')
+def app_state(client, app_id):
+    """The record of an application as `client` (its owner or an operator) sees it."""
+    reply = client.get(f'/data/applications/poll?id={app_id}')
     assert reply.status == 200, reply
     return reply.json['data']
 
 
-def wait_app(web, app_id, states=FINAL, timeout=60):
+def wait_app(client, app_id, states=FINAL, timeout=60):
     def reached():
-        rec = app_state(web, app_id)
+        rec = app_state(client, app_id)
         return rec if rec['state'] in states and (rec['state'] not in FINAL or rec['finished']) else None
     return wait_for(reached, timeout, f'application {app_id} in {states}')
 
@@ -230,9 +231,9 @@ def test_an_operator_submits_a_script_and_reads_its_output(web, certs):
     assert reply.status == 200, reply
     app_id = reply.json['data']['id']
     assert reply.json['message'] == f'application {app_id} submitted'
-    rec = wait_app(web, app_id)
+    rec = wait_app(operator, app_id)
     assert (rec['state'], rec['exit_code'], rec['user'], rec['title']) == ('done', 0, 'otto', 'WebHello'), rec
-    out = web.client.data(f'applications/output?id={app_id}')
+    out = operator.data(f'applications/output?id={app_id}')
     assert out['state'] == 'done'
     assert f'hello from the web, {len(DEMO_DATASETS)} datasets' in out['output']
     listed = web.client.data('applications/list?user=otto')
@@ -245,24 +246,24 @@ def test_an_operator_kills_a_running_application(web, certs):
     reply = operator.post('/data/applications/submit', json_body={'script': script, 'title': 'Sleeper'})
     assert reply.status == 200, reply
     app_id = reply.json['data']['id']
-    wait_for(lambda: 'started' in web.client.data(f'applications/output?id={app_id}')['output'], 30,
+    wait_for(lambda: 'started' in operator.data(f'applications/output?id={app_id}')['output'], 30,
              'output of the sleeper')
-    assert app_state(web, app_id)['state'] == 'run'
+    assert app_state(operator, app_id)['state'] == 'run'
 
     # anonymous and other users cannot kill it
     assert web.client.post('/data/applications/kill', json_body={'id': app_id}).status == 401
     reply = web.as_(certs.norole).post('/data/applications/kill', json_body={'id': app_id})
     assert reply.status == 403, reply
-    assert app_state(web, app_id)['state'] == 'run'
+    assert app_state(operator, app_id)['state'] == 'run'
 
     reply = operator.post('/data/applications/kill', json_body={'id': app_id})
     assert reply.status == 200, reply
     assert reply.json['data'] == {'id': app_id, 'result': 'killed'}
     start = time.monotonic()
-    rec = wait_app(web, app_id, timeout=30)
+    rec = wait_app(operator, app_id, timeout=30)
     assert rec['state'] == 'killed', rec
     assert time.monotonic() - start < 30
-    assert 'not reached' not in web.client.data(f'applications/output?id={app_id}')['output']
+    assert 'not reached' not in operator.data(f'applications/output?id={app_id}')['output']
     # killing it again: nothing to do
     reply = operator.post('/data/applications/kill', json_body={'id': app_id})
     assert reply.status == 200 and reply.json['data']['result'] == 'noaction', reply

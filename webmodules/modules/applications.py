@@ -2,25 +2,22 @@
 (role operator or admin on target application; the same rules as `manage.py dynamo`)."""
 import os
 
-from execution import authorization, services
-from execution.appserver import app_record
-from execution.models import Application
+from execution import authorization, selectors
 from execution.runner import OUTPUT_FILE
 from execution.runtime import RUNTIME
+from execution.services import applications
+from execution.topology import TOPOLOGY, server_paths
 from webmodules.base import (AuthorizationError, HTMLMixin, IllFormedRequest, InvalidRequest,
-                             MissingParameter, NotFound, WebModule, yesno)
+                             MissingParameter, WebModule, yesno)
 
 
 def _app(request, name='id'):
     value = request.get(name)
     if value is None:
         raise MissingParameter(name)
-    if not isinstance(value, str) or not value.isdigit():
+    if not isinstance(value, str) or not value.isascii() or not value.isdigit() or len(value) > 18:
         raise IllFormedRequest(name, value, 'expected an application id')
-    app = Application.objects.select_related('user').filter(id=int(value)).first()
-    if app is None:
-        raise NotFound(f'no application {value}')
-    return app
+    return selectors.application_get(int(value))
 
 
 class ListApps(WebModule):
@@ -29,15 +26,13 @@ class ListApps(WebModule):
 
     def run(self, caller, request, inventory):
         if request.get('id') is not None:
-            return [app_record(_app(request))]
-        qs = Application.objects.select_related('user').order_by('-id')
-        for param, field in (('state', 'state'), ('user', 'user__username'), ('title', 'title')):
-            if isinstance(request.get(param), str):
-                qs = qs.filter(**{field: request[param]})
+            return [selectors.application_record(_app(request), caller=caller)]
+        filters = {param: request[param] for param in ('state', 'user', 'title') if isinstance(request.get(param), str)}
         limit = request.get('limit', '100')
-        if not isinstance(limit, str) or not limit.isdigit():
-            raise IllFormedRequest('limit', limit, 'expected a number')
-        return [app_record(a) for a in qs[:int(limit)]]
+        if not isinstance(limit, str) or not limit.isascii() or not limit.isdigit() or not 0 < int(limit) <= 10000:
+            raise IllFormedRequest('limit', limit, 'expected a number from 1 to 10000')
+        return [selectors.application_record(a, caller=caller)
+                for a in selectors.application_list(limit=int(limit), **filters)]
 
 
 class Poll(WebModule):
@@ -46,14 +41,19 @@ class Poll(WebModule):
     def run(self, caller, request, inventory):
         app = _app(request)
         self.message = app.state
-        return app_record(app)
+        return selectors.application_record(app, caller=caller)
 
 
 class Output(WebModule):
-    """Output (stdout and stderr) of application `id`, live while it runs."""
+    """Output (stdout and stderr) of application `id`, live while it runs: for its owner and for
+    operators and admins of target application."""
 
     def run(self, caller, request, inventory):
         app = _app(request)
+        if not applications.may_control(caller, app):
+            raise AuthorizationError(f'the output of application {app.id} is visible to its owner and to '
+                                     f'operators and admins only' + ('' if caller.is_authenticated else
+                                                                    ' (use HTTPS with a client certificate)'))
         output = app.output
         if not output and app.work_dir:
             try:
@@ -72,22 +72,17 @@ class Kill(WebModule):
     changes_state = True
 
     def run(self, caller, request, inventory):
-        from execution.appserver import kill_application
         if isinstance(self.input_data, dict) and 'id' in self.input_data:
             request = dict(request, id=str(self.input_data['id']))
         app = _app(request)
-        if app.user.username != caller.name and not (caller.has_role('admin', 'application')
-                                                      or caller.has_role('operator', 'application')):
-            raise AuthorizationError(f'application {app.id} belongs to {app.user.username}')
-
-        class _NoHub:
-            def publish(self, *args):
-                pass
-        killed = kill_application(app.id, f'killed by {caller.name}', getattr(RUNTIME, 'hub', None) or _NoHub())
+        outcome = applications.application_kill(app_id=app.id, by=caller)
+        if outcome.killed and app.state == 'new' and RUNTIME.hub is not None:
+            RUNTIME.hub.publish(app.id, 'final', {'state': 'killed', 'exit_code': None,
+                                                  'message': f'killed by {caller.name}'})
         if RUNTIME.wake is not None:
             RUNTIME.wake.set()
-        self.message = 'killed' if killed else 'no action: the application had ended'
-        return {'id': app.id, 'result': 'killed' if killed else 'noaction'}
+        self.message = 'killed' if outcome.killed else f'no action: the application had ended ({outcome.state})'
+        return {'id': app.id, 'result': 'killed' if outcome.killed else 'noaction'}
 
 
 class Submit(WebModule):
@@ -112,13 +107,13 @@ class Submit(WebModule):
             timeout = float(timeout) if timeout is not None else None
         except (TypeError, ValueError):
             raise IllFormedRequest('timeout', timeout, 'hours') from None
-        if RUNTIME.server_id is None:
+        server = selectors.server_get(TOPOLOGY.server_id) if TOPOLOGY.server_id is not None else None
+        if server is None:
             raise InvalidRequest('this process runs no application server')
-        from execution.models import Server
-        server = Server.objects.get(id=RUNTIME.server_id)
         user = authorization.user_for_login(caller.name)
-        app = services.application_create(user=user, server_id=server.id, hostname=server.hostname,
-                                          script=script.encode(), title=str(params.get('title') or 'DynamoExecutable'),
+        app = applications.application_submit(user=user, server_id=server.id, hostname=server.hostname,
+                                              work_base=server_paths(server.bind)[1],
+                                              script=script.encode(), title=str(params.get('title') or 'DynamoExecutable'),
                                           script_path='(web)', args=str(params.get('args') or ''),
                                           write=write, timeout=timeout)
         if RUNTIME.wake is not None:

@@ -3,10 +3,14 @@
 `/data/server/status`: role (primary or secondary), state (`waiting`, `syncing`, `online`, ...;
 an error is never reported as out of sync), the last change set in the RAM image and its chained
 digest, the lag behind the primary (secondaries), and every server registered in the cluster."""
+from django.conf import settings
+from django.db import DatabaseError
 from django.utils import timezone
 
-from execution import services
+from execution import selectors
 from execution.runtime import RUNTIME
+from execution.services.servers import server_is_dead
+from execution.topology import TOPOLOGY
 from webmodules.base import WebModule
 
 
@@ -15,26 +19,26 @@ class Status(WebModule):
         me = None
         peers = []
         now = timezone.now()
-        from django.conf import settings
-        from django.db import DatabaseError
         try:
-            known = services.known_servers()
+            known = selectors.known_servers()
             error = ''
         except DatabaseError as exc:   # the cluster's database (the primary's) is out of reach
             known = []
             error = f'the cluster database does not answer: {str(exc).splitlines()[0][:200]}'
         for server in known:
             age = (now - server.heartbeat).total_seconds()
+            dead = server.id != TOPOLOGY.server_id and server_is_dead(server, now=now)
             row = {'id': server.id, 'hostname': server.hostname, 'bind': server.bind, 'role': server.role,
-                   'state': server.state, 'seq': server.seq, 'digest': server.digest, 'detail': server.detail,
-                   'heartbeat_age': round(age, 1), 'alive': age <= settings.DYNAMO_HEARTBEAT_TIMEOUT}
-            if server.id == RUNTIME.server_id:
+                   'state': 'dead' if dead and server.state != 'gone' else server.state, 'seq': server.seq,
+                   'digest': server.digest, 'detail': server.detail, 'heartbeat_age': round(age, 1),
+                   'alive': not dead and age <= settings.DYNAMO_HEARTBEAT_TIMEOUT}
+            if server.id == TOPOLOGY.server_id:
                 me = row
             peers.append(row)
         follower = RUNTIME.follower
         return {
-            'server_id': RUNTIME.server_id,
-            'role': RUNTIME.role,
+            'server_id': TOPOLOGY.server_id,
+            'role': TOPOLOGY.role,
             'state': me['state'] if me else ('online' if error else 'unregistered'),
             'cluster_reachable': not error,
             'error': error,
@@ -47,7 +51,6 @@ class Status(WebModule):
 
 
 def _lag(follower):
-    from django.db import DatabaseError
     if follower is None:
         return {'changesets': 0, 'seconds': 0.0}
     try:

@@ -5,6 +5,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from execution import client
+from execution.topology import server_paths
 
 
 class Command(BaseCommand):
@@ -21,9 +22,13 @@ class Command(BaseCommand):
         parser.add_argument('--timeout', '-m', type=float, help='hours (0 = no limit; default: server default)')
         parser.add_argument('--poll', '-p', type=int, metavar='ID', help="show an application's state")
         parser.add_argument('--kill', '-x', type=int, metavar='ID', help='stop an application')
+        parser.add_argument('--server', '-s', metavar='HOST:PORT',
+                            help='the local server serving this address (default: DYNAMO_BIND, or the only one running)')
 
     def handle(self, *args, **o):
-        path = settings.DYNAMO_APP_SOCKET
+        path = client.socket_path(server_paths(o['server'] or settings.DYNAMO_BIND)[0],
+                                  explicit=bool(o['server'] or settings.DYNAMO_APP_SOCKET),
+                                  servers_dir=settings.VAR_DIR / 'servers')
         try:
             if o['poll'] is not None:
                 app = client.poll(socket_path=path, app_id=o['poll'])

@@ -1,6 +1,6 @@
 """Internal: copy the primary's store into this server's own database, in a process of its own.
 
-A joining secondary runs it (execution/storecopy.py) so that the copy's row formatting does not share
+A joining secondary runs it (execution/cluster/storecopy.py) so that the copy's row formatting does not share
 an interpreter lock with the loading of the image. Protocol on stdout: `snapshot` once its read
 view is open, `rows TABLE COUNT` as it goes, `done SEQ DIGEST` at the end.
 """
@@ -13,7 +13,7 @@ class Command(BaseCommand):
     help = "(internal) Copy the primary's store into the local database; used by a joining secondary."
 
     def handle(self, *args, **options):
-        from execution import storecopy
+        from execution.cluster import storecopy
 
         def say(line):
             sys.stdout.write(line + '\n')

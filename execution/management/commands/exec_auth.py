@@ -3,6 +3,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from dynamo_site.cli import require_database
 from execution import authorization
+from execution.topology import TOPOLOGY
 
 
 class Command(BaseCommand):
@@ -18,6 +19,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **o):
         require_database()
+        TOPOLOGY.resolve_primary()
         if o['list']:
             rows = authorization.list_authorizations(o['title'])
             if not rows:

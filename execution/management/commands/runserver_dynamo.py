@@ -7,6 +7,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from dynamo_site.cli import require_database
+from execution.server import DynamoServer
+from execution.topology import TOPOLOGY
+from webmodules.registry import get_registry
 
 
 class Command(BaseCommand):
@@ -17,10 +20,11 @@ class Command(BaseCommand):
         parser.add_argument('--bind', help='HOST:PORT to serve HTTP on (default from config, else 127.0.0.1:8000)')
 
     def handle(self, *args, **options):
-        from execution.server import DynamoServer
         logging.getLogger('dynamo').setLevel(settings.DYNAMO_LOG_LEVEL)
         bind = options['bind'] or settings.DYNAMO_BIND
         require_database()
+        TOPOLOGY.resolve_primary()   # a failover may have moved the cluster's primary
+        get_registry()   # discover the web modules now, not on the first request
         stop = threading.Event()
         force = threading.Event()   # a second signal: a primary stops even before its secondaries
 

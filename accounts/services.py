@@ -1,0 +1,38 @@
+"""Writes of users, DNs and role grants (user_auth, the admin)."""
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from accounts.dn import normalize_dn
+from accounts.models import Identity, RoleGrant
+
+
+def user_grant(*, username, dn=None, role=None, target=None):
+    """Create the user if needed, record the DN, grant the role; returns the user."""
+    with transaction.atomic(using=Identity.objects.db):
+        user, _ = get_user_model().objects.get_or_create(username=username)
+        if dn:
+            dn = normalize_dn(dn)
+            existing = Identity.objects.filter(dn=dn).exclude(user=user).first()
+            if existing is not None:
+                raise ValueError(f'the DN {dn} already belongs to {existing.user.username}')
+            Identity.objects.get_or_create(user=user, dn=dn)
+        if role:
+            RoleGrant.objects.get_or_create(user=user, role=role, target=target or '')
+    return user
+
+
+def user_revoke(*, username, role=None, target=None, dn=None):
+    qs_user = get_user_model().objects.filter(username=username)
+    if not qs_user.exists():
+        raise ValueError(f'no user {username}')
+    count = 0
+    if role:
+        grants = RoleGrant.objects.filter(user__username=username, role=role)
+        if target is not None:
+            grants = grants.filter(target=target or '')
+        count += grants.delete()[0]
+    if dn:
+        count += Identity.objects.filter(user__username=username, dn=normalize_dn(dn)).delete()[0]
+    if not role and not dn:
+        count += qs_user.delete()[0]
+    return count

@@ -1,0 +1,139 @@
+"""The entry points of the single write path for the interfaces: a web module's write
+(submit_write, run by the server loop as one change set) and a command's document
+(submit_document: handed to the live primary, or, with none, applied here the same way)."""
+import json
+import threading
+from dataclasses import dataclass
+
+from dynamo_site.cli import ProgressBar
+from execution.cluster.forward import wait_forwarded
+from execution.errors import WriterUnavailable
+from execution.models import RequestState
+from execution.runtime import RUNTIME
+from execution.selectors import live_servers
+from execution.services import requests
+from execution.topology import TOPOLOGY
+from inventory import injection, store
+from inventory import services as inventory_services
+from inventory.objects import ObjectError
+
+
+class WriteJob:
+    """A write computed by a web module: run by the server loop inside the write path."""
+
+    def __init__(self, fn, origin):
+        self.fn = fn
+        self.origin = origin
+        self.done = threading.Event()
+        self.cancelled = False
+        self.result = None
+        self.error = None
+        self.forward = None    # id of the change request a secondary sent to the primary
+        self.lease = None      # the writer lease it holds meanwhile
+
+
+class _Nothing:
+    seq = 0
+    num_changes = 0
+
+
+_NOTHING = _Nothing()
+
+
+def submit_write(fn, *, origin, timeout):
+    """Have the server loop run fn(inventory) as one change set; returns (fn's value, applied).
+    Raises WriterUnavailable if the write lock could not be had in time (nothing is applied then)."""
+    if not RUNTIME.executor_active:
+        raise WriterUnavailable('no server loop is running to apply writes')
+    job = WriteJob(fn, origin)
+    RUNTIME.write_jobs.put(job)
+    if RUNTIME.wake is not None:
+        RUNTIME.wake.set()
+    if not job.done.wait(timeout):
+        job.cancelled = True
+        if not job.done.is_set():
+            raise WriterUnavailable('the inventory write lock is busy (a write application is running); try again')
+    if job.error is not None:
+        raise job.error
+    if job.forward is not None:
+        value, _ = job.result
+        return value, wait_forwarded(RUNTIME, job.forward, timeout, lease=job.lease)
+    if job.result[1] is None:   # a secondary's write that changed nothing
+        return job.result[0], _NOTHING
+    return job.result
+
+
+@dataclass
+class Outcome:
+    ok: bool
+    message: str
+    result: dict
+    report: str = ''
+
+
+def submit_document(*, kind, text, timeout=600, out=None, err=None):
+    """Validate the shape of an injection/invalidation document, then apply it. Returns Outcome."""
+    try:
+        doc = injection.parse_document(text)
+    except ObjectError as exc:
+        return Outcome(False, str(exc), {})
+    total = injection.count_items(doc)
+    servers = [s for s in live_servers() if s.role == 'primary']
+    if not servers and TOPOLOGY.is_secondary:
+        return Outcome(False, f'no primary server is running in the cluster ({TOPOLOGY.describe_primary()}): '
+                              f'start it (a secondary\'s store only follows the primary\'s)', {})
+    if servers:
+        request = requests.request_submit(kind=kind, origin=_origin(), payload=text)
+        if err is not None:
+            err.write(f'submitted request {request.id} to server {servers[0].hostname}:{servers[0].pid}\n')
+        request = requests.request_wait(request_id=request.id, timeout=timeout)
+        if request.state == RequestState.APPLIED:
+            result = json.loads(request.result or '{}')
+            return Outcome(True, request.message, result, _report(kind, result))
+        if request.state == RequestState.FAILED:
+            return Outcome(False, request.message, {})
+        return Outcome(False, f'request {request.id} still {request.state} after {timeout} s '
+                              f'(it stays queued; the server will apply it)', {})
+    # no server: apply here through the same write path
+    load_bar = ProgressBar('loading inventory', 7, stream=err, min_total=0 if total >= 1000 else 1 << 60)
+    steps = []
+    inventory, seq = store.load(progress=lambda what, count, t: (steps.append(what), load_bar.update(len(steps))))
+    load_bar.done()
+    inventory.seq = seq
+    bar = ProgressBar('injecting' if kind == 'inject' else 'deleting', total, stream=err)
+    action = injection.inject if kind == 'inject' else injection.invalidate
+    try:
+        applied = inventory_services.apply_changeset(
+            inventory=inventory, origin=f'{kind}:{_origin()}',
+            builder=lambda inv: action(inv, doc, progress=bar.update))
+    except ObjectError as exc:
+        return Outcome(False, str(exc), {})
+    bar.done()
+    result = inventory_services.summarize(applied)
+    return Outcome(True, 'applied', result, _report(kind, result))
+
+
+def _origin():
+    import getpass
+    import socket
+    return f'{getpass.getuser()}@{socket.gethostname()}'
+
+
+_KINDS = ('datasets', 'blocks', 'files', 'sites', 'groups', 'datasetreplicas', 'blockreplicas')
+
+
+def _report(kind, result):
+    verb = 'created' if kind == 'inject' else 'deleted'
+    counts = ', '.join(f'{result[k]} {k}' for k in _KINDS if result.get(k))
+    if not result.get('num_changes'):
+        return f'Nothing {verb}: everything in the document already exists.' if kind == 'inject' \
+            else 'Nothing deleted.'
+    lines = [f'{verb.capitalize()} {counts} (change set {result.get("seq")}, '
+             f'{result.get("num_changes")} changes, {result.get("elapsed")} s).']
+    names = result.get('names') or []
+    lines += [f'  {verb} {n}' for n in names]
+    shown = len(names)
+    total = sum(result.get(k, 0) for k in _KINDS)
+    if total > shown:
+        lines.append(f'  ... and {total - shown} more')
+    return '\n'.join(lines)
