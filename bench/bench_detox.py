@@ -113,7 +113,7 @@ def run_cycle(inv, policy, profile=False):
         import pstats
         prof = cProfile.Profile()
         prof.enable()
-    plan = cycle.run(inv, policy, max_cycle_fraction=1.0)
+    plan = cycle.run(inv, policy)   # (the default safety valve: 10 % of the partition)
     seconds = time.perf_counter() - start
     if profile:
         prof.disable()
@@ -178,11 +178,14 @@ def main(argv=None):
     gc.freeze()    # (as the server does for its image: the cycle's collections skip it)
     n_brs = sum(len(r.block_replicas) for s in inv.sites.values() for r in s.dataset_replicas())
     n_t2, high = set_quotas(inv)
+    in_image = sum(len(s.partition('Default').replicas) for s in inv.sites.values() if s.name.startswith('T2_'))
     print(f'  {len(inv.datasets)} datasets, {n_brs} block replicas in {load_s:.1f} s; {n_t2} T2 sites, '
           f'{len(high)} set above the 90 % watermark', flush=True)
     policy = policyfile.parse(POLICY, 'bench.txt', now=parse_now(NOW))
     result = dict(when=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()), load_s=round(load_s, 1),
-                  datasets=len(inv.datasets), block_replicas=n_brs, t2_sites=n_t2, high_sites=len(high))
+                  datasets=len(inv.datasets), block_replicas=n_brs, t2_sites=n_t2, high_sites=len(high),
+                  image_replicas=in_image)
+    print(f'  the cycle\'s image: {in_image} dataset replicas at the T2 sites', flush=True)
     digests = []
     for run in range(args.runs):
         rss0 = status('VmRSS')
