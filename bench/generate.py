@@ -5,8 +5,9 @@
 
 The inventory tables (and the change-set log) are truncated first and the state row is reset to
 change set 0 (its other columns, the cluster's, are left alone); partition 1 ("Default", made by the
-migration) is kept. Should generating fail, the tables are truncated again: never half an inventory. Everything is derived from one random.Random(seed), so a preset and a seed
-always give the same database. Rows go in with multi-row INSERTs on the raw MySQLdb / sqlite3
+migration) is kept. Should generating fail, the tables are truncated again: never half an
+inventory. Everything is derived from one random.Random(seed), so a preset and a seed always give
+the same database. Rows go in with multi-row INSERTs on the raw MySQLdb / sqlite3
 connection (never through the ORM), streamed dataset by dataset so memory stays small.
 
 Shapes (cms preset): ~100 sites (T0/T1 disk + tape, T2, T3), 20 groups + the null group, 80k
@@ -177,7 +178,8 @@ class Writer:
         reads a missing row as change set 0), so it is only updated here, never inserted."""
         m = self.mark
         now = time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())
-        cursor.execute(f"UPDATE dyn_inventory_state SET seq = 0, digest = '', updated = {m} WHERE id = 1", (now,))
+        cursor.execute(f"UPDATE dyn_inventory_state SET seq = 0, digest = '', updated = {m} WHERE id = 1",
+                       (now,))
 
     def discard(self):
         """After a failure: drop what was written, leaving empty inventory tables."""

@@ -9,7 +9,7 @@ import pytest
 from inventory import services
 from inventory.injection import DocumentError, check_document
 from inventory.objects import (Block, BlockReplica, Dataset, DatasetReplica, File, Group, Inventory,
-                               ObjectError, Site, SitePartition, from_dict, to_dict)
+                               ObjectError, Site, SitePartition, to_dict)
 from tests.conftest import manage
 from tests.support import demo_doc, image, inject, load_image, row_counts, table_dump
 
@@ -55,13 +55,15 @@ REFUSED = {   # id -> (document, what the error says)
                              'software_version is 300 characters long; the limit is 255'),
     'software-version-list': ({'dataset': [{'name': '/New/Data-v1/RAW', 'software_version': ['v' * 200, 'w' * 60]}]},
                               'software_version is 268 characters long as JSON; the limit is 255'),
-    'surrogate-site': ({'site': [{'name': 'T2_\ud800'}]}, r"site name 'T2_\\ud800' is not allowed \('\\ud800' at position 3\)"),
+    'surrogate-site': ({'site': [{'name': 'T2_\ud800'}]},
+                       r"site name 'T2_\\ud800' is not allowed \('\\ud800' at position 3\)"),
     'surrogate-dataset': (dataset_doc(name='/A/\ud800/RAW'), r"dataset name .* \('\\ud800' at position 3\)"),
     'surrogate-file': (dataset_doc(files=[{'name': '/store/\ud800.root', 'size': 1}]), r"file name .*'\\ud800'"),
     'surrogate-host': ({'site': [{'name': 'T2_X', 'host': 'se\ud800'}]}, 'host .* lone surrogates are not allowed'),
     # ---- silently accepted before
     'duplicate-dataset': ({'dataset': [{'name': '/New/Data-v1/RAW'}, {'name': '/New/Data-v1/RAW'}]},
-                          r"dataset '/New/Data-v1/RAW' \(item 1\): dataset '/New/Data-v1/RAW' is given twice \(also as item 0\)"),
+                          r"dataset '/New/Data-v1/RAW' \(item 1\): dataset '/New/Data-v1/RAW' is given twice "
+                          r"\(also as item 0\)"),
     'duplicate-block': ({'dataset': [{'name': '/New/Data-v1/RAW', 'blocks': [{'name': 'blk-1'}, {'name': 'blk-1'}]}]},
                         "block 1: block 'blk-1' is given twice"),
     'duplicate-site': ({'site': [{'name': 'T2_X'}, {'name': 'T2_X'}]}, "site 'T2_X' is given twice"),
@@ -83,12 +85,14 @@ REFUSED = {   # id -> (document, what the error says)
     'newline': ({'group': [{'name': 'ops\n'}]}, r"group name 'ops\\n' is not allowed"),
     'tab': ({'site': [{'name': 'T2\tX'}]}, r"'\\t' at position 2"),
     'nul': (dataset_doc(files=[{'name': '/store/a\x00b', 'size': 1}]), r"'\\x00' at position 8"),
-    'slashes': ({'dataset': [{'name': '////'}]}, "dataset name '////' is not allowed .*a dataset name is made of segments"),
+    'slashes': ({'dataset': [{'name': '////'}]},
+                "dataset name '////' is not allowed .*a dataset name is made of segments"),
     'empty-segment': ({'dataset': [{'name': '/A//RAW'}]}, r"an empty segment '//'"),
     'dot-segment': (dataset_doc(files=[{'name': '/store/../etc/passwd', 'size': 1}]), r"a '\.' or '\.\.' segment"),
     'evil-site': ({'site': [{'name': 'T2 / evil site'}]},
                   r"site name 'T2 / evil site' is not allowed \(' ' at position 2\): a site name is made of letters"),
-    'hash-in-dataset': ({'dataset': [{'name': '/P/ha#sh/RAW'}]}, r"dataset name '/P/ha#sh/RAW' is not allowed \('#' at position 5\)"),
+    'hash-in-dataset': ({'dataset': [{'name': '/P/ha#sh/RAW'}]},
+                        r"dataset name '/P/ha#sh/RAW' is not allowed \('#' at position 5\)"),
     'hash-in-block': (dataset_doc(block='b#1'), r"block name 'b#1' is not allowed \('#' at position 1\)"),
     'group-and-gruop': ({'datasetreplica': [{'dataset': MU, 'site': MIT, 'group': 'DataOps', 'gruop': 'DataOps'}]},
                         "both 'group' and 'gruop'"),
@@ -237,7 +241,8 @@ APP_REFUSED = [   # objects an application (or a write-enabled web module) updat
     (lambda: Block('b' * 129, '/A/B/RAW'), 'is 129 characters long; the limit is 128'),
     (lambda: Block('b1', '/A/B/RAW', BIG, 1), r'block /A/B/RAW#b1: size 9223372036854775808 is over the limit'),
     (lambda: Block('b2', '/A/B/RAW', 2 ** 63 - 100, 1), 'dataset /A/B/RAW: its blocks would hold'),
-    (lambda: Block('b1', '/A/B/RAW', 100, 2 ** 31), r'num_files 2147483648 is over the limit 2147483647 \(2\*\*31 - 1\)'),
+    (lambda: Block('b1', '/A/B/RAW', 100, 2 ** 31),
+     r'num_files 2147483648 is over the limit 2147483647 \(2\*\*31 - 1\)'),
     (lambda: File('/store/a b.root', '/A/B/RAW#b1', 5), "file name '/store/a b.root' is not allowed"),
     (lambda: File('/store/a.root', '/A/B/RAW#b1', 5, [('adler32', 'a' * 300)]), 'the checksums are'),
     (lambda: File('/store/a.root', '/A/B/RAW#b1', 5, [('md4', 'abc')]), "unknown checksum algorithm 'md4'"),
