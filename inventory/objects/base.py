@@ -89,6 +89,8 @@ def alias(value, original):
 
 
 def check_name(kind, value):
+    """Constructors check only that a name is a non-empty string (the store builds objects with
+    names accepted long ago); what a new name may be is rules.check_name."""
     if not isinstance(value, str) or not value:
         raise ObjectError(f'{kind} name must be a non-empty string, got {value!r}')
     return value
