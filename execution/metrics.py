@@ -10,6 +10,7 @@ import logging
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 from prometheus_client.core import GaugeMetricFamily
 
+from execution.runtime import RUNTIME
 from execution.topology import TOPOLOGY
 
 log = logging.getLogger('dynamo.server')
@@ -37,12 +38,37 @@ class _Applications:
         yield family
 
 
+class _Image:
+    """Objects in the RAM image: sites, groups and datasets counted when scraped (cheap), blocks
+    and replicas as counted at the last load (a full pass is not worth a scrape)."""
+
+    def __init__(self):
+        self.at_load = {}
+
+    def describe(self):
+        return [GaugeMetricFamily('dynamo_image_objects', 'objects in the RAM image', labels=['kind'])]
+
+    def collect(self):
+        family = GaugeMetricFamily('dynamo_image_objects', 'objects in the RAM image (blocks and replicas as of '
+                                   'the last load)', labels=['kind'])
+        counts = dict(self.at_load)
+        inventory = RUNTIME.inventory
+        if inventory is not None:
+            counts.update(sites=len(inventory.sites), datasets=len(inventory.datasets),
+                          groups=len(inventory.groups) - 1, partitions=len(inventory.partitions))
+        for kind, n in sorted(counts.items()):
+            family.add_metric([kind], n)
+        yield family
+
+
 class Metrics:
     def __init__(self):
         r = self.registry = CollectorRegistry()
         ProcessCollector(registry=r)
         self.seq = Gauge('dynamo_changeset_seq', 'last change set in the RAM image', registry=r)
+        self.seq.set_function(lambda: RUNTIME.inventory.seq if RUNTIME.inventory is not None else 0)
         self.primary = Gauge('dynamo_server_is_primary', '1 on the primary, 0 on a secondary', registry=r)
+        self.primary.set_function(lambda: 0 if TOPOLOGY.is_secondary else 1)
         self.lag_changesets = Gauge('dynamo_lag_changesets', 'change sets the primary committed that this '
                                     'image has not replayed yet', registry=r)
         self.lag_seconds = Gauge('dynamo_lag_seconds', 'age of the oldest change set not replayed yet', registry=r)
@@ -54,8 +80,8 @@ class Metrics:
         self.web_requests = Counter('dynamo_web_requests', 'web requests', ['kind', 'module', 'status'], registry=r)
         self.web_seconds = Histogram('dynamo_web_request_seconds', 'web request latency', ['kind', 'module'],
                                      buckets=_SECONDS, registry=r)
-        self.image = Gauge('dynamo_image_objects', 'objects in the RAM image (blocks and replicas as of '
-                           'the last load)', ['kind'], registry=r)
+        self.image = _Image()
+        r.register(self.image)
         self.load_seconds = Gauge('dynamo_image_load_seconds', 'duration of the last image load', registry=r)
         r.register(_Applications())
 
@@ -77,19 +103,13 @@ class Metrics:
                   'dataset_replicas': sum(len(s._dataset_replicas) for s in inventory.sites.values()),
                   'block_replicas': sum(len(dr.block_replicas) for s in inventory.sites.values()
                                         for dr in s.dataset_replicas())}
-        for kind, n in counts.items():
-            self.image.labels(kind).set(n)
+        self.image.at_load = counts
         self.load_seconds.set(seconds)
         self.observe_image(inventory, None)
         return counts
 
     def observe_image(self, inventory, follower):
-        """Every heartbeat: what is cheap to know about the image and the lag."""
-        self.seq.set(inventory.seq)
-        self.primary.set(0 if TOPOLOGY.is_secondary else 1)
-        for kind, n in (('sites', len(inventory.sites)), ('datasets', len(inventory.datasets)),
-                        ('groups', len(inventory.groups) - 1)):
-            self.image.labels(kind).set(n)
+        """Every heartbeat: the lag behind the primary."""
         if follower is not None:
             try:
                 lag = follower.lag()

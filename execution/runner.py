@@ -78,6 +78,7 @@ def fork_application(*, inventory, work_dir, args, write, readonly_db, memory_li
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
     from dynamo_site.forkgate import GATE
+    parent = os.getpid()
     with GATE.exclusive():   # no thread of the server is inside the database library now
         pid = os.fork()
         if pid == 0:
@@ -91,6 +92,7 @@ def fork_application(*, inventory, work_dir, args, write, readonly_db, memory_li
     # ---- child: never returns
     code = 70
     try:
+        _die_with(parent)
         if interactive_fds is None:
             _setup_process(os.open(os.devnull, os.O_RDONLY), out_w, err_w, memory_limit_mb)
         else:
@@ -141,6 +143,15 @@ def _setup_process(stdin_fd, stdout_fd, stderr_fd, memory_limit_mb):
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
+def _die_with(parent):
+    """The child ends when the server does (a crashed server leaves no application writing on)."""
+    import ctypes
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:   # the server died before the line above
+        os._exit(70)
+
+
 def _max_fd():
     try:
         return max(int(fd) for fd in os.listdir('/proc/self/fd')) + 1
@@ -165,10 +176,8 @@ _KEEP = []
 
 def _run(inventory, work_dir, args, write, interactive):
     import dynamo.core.executable as executable
-    from inventory.objects import Block
     from inventory.store import FileCatalog
     inventory.files = FileCatalog()
-    Block.file_source = inventory.files
     sink = ChangeWriter(os.path.join(work_dir, CHANGES_FILE)) if write else ChangeCounter()
     journal = inventory.begin(undo_limit=0, sink=sink.add)
     journal.portable_files = True

@@ -19,21 +19,26 @@ def _literal(pattern):
     return pattern and isinstance(pattern, str) and not any(c in pattern for c in '*?[,')
 
 
-_rows = {}
+def _memo(inventory, name):
+    """A dict of answers derived from this image, kept on the image and dropped when its version
+    changes (so nothing outlives the objects it was computed from)."""
+    memo = inventory.memo
+    if memo.get(None) != inventory.version:
+        memo.clear()
+        memo[None] = inventory.version
+    return memo.setdefault(name, {})
 
 
 def _dataset_row(inventory, d):
     """The answer row of one dataset, memoized for the current version of the image."""
-    key = id(d)
-    cached = _rows.get(key)
-    if cached is not None and cached[0] == inventory.version and cached[1] is d:
-        return cached[2]
+    rows = _memo(inventory, 'dataset rows')
+    row = rows.get(d.name)
+    if row is not None:
+        return row
     row = {'name': d.name, 'size': d.size, 'num_files': d.num_files, 'num_blocks': len(d.blocks),
            'status': d.status.label, 'type': d.data_type.label, 'is_open': d.is_open,
            'last_update': d.last_update, 'sites': sorted(r.site.name for r in d.replicas)}
-    if len(_rows) > 200000:
-        _rows.clear()
-    _rows[key] = (inventory.version, d, row)
+    rows[d.name] = row
     return row
 
 
@@ -73,18 +78,11 @@ def groups(inventory, pattern=None):
 
 
 # ---------------------------------------------------------------- dataset name index
-_name_index = {}
-
-
 def _sorted_names(inventory):
-    key = id(inventory)
-    cached = _name_index.get(key)
-    stamp = (inventory.version, len(inventory.datasets))
-    if cached is None or cached[0] != stamp:
-        cached = (stamp, sorted(inventory.datasets))
-        _name_index.clear()
-        _name_index[key] = cached
-    return cached[1]
+    memo = _memo(inventory, 'sorted names')
+    if memo.get('count') != len(inventory.datasets):   # (a read-only application may add datasets)
+        memo.update(count=len(inventory.datasets), names=sorted(inventory.datasets))
+    return memo['names']
 
 
 def dataset_candidates(inventory, pattern):

@@ -301,7 +301,6 @@ def _load(progress, using, on_snapshot=None):
         'file': (scalar(f'SELECT MAX(id) FROM {T["file"]}') or 0) + 1,
     }
     inv.files = FileCatalog(using=using)
-    Block.file_source = inv.files
     return inv, seq
 
 

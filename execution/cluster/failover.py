@@ -79,6 +79,7 @@ class Coordinator:
         self.peers = {}                     # id -> Server row as last seen in the cluster's table
         # the primary's last heartbeat as read from the cluster's table: silence is its age, so a
         # takeover comes `timeout` after the primary's last beat, not after this server noticed
+        # (until it is first read, this server's start counts as the last sign of life)
         self.primary_heartbeat = timezone.now()
         self.last_shadow = 0.
         self.last_said = 0.
@@ -112,7 +113,7 @@ class Coordinator:
             self.peers = {row.id: row for row in rows}
             beats = [row.heartbeat for row in rows if row.role == 'primary' and row.state == ServerState.ONLINE]
             if beats:
-                self.primary_heartbeat = max(beats + [self.primary_heartbeat])
+                self.primary_heartbeat = max(beats)
             if time.monotonic() - self.last_shadow > SHADOW_INTERVAL:
                 shadow_copy()
                 self.last_shadow = time.monotonic()

@@ -231,7 +231,6 @@ def copy_and_load(say, progress):
     import subprocess
     import threading
 
-    from inventory.objects import Block
     env = dict(os.environ, DYNAMO_MASTER_CONF=TOPOLOGY.master_conf_json())
     lock = _primary_connection()
     child = None
@@ -271,5 +270,4 @@ def copy_and_load(say, progress):
                                            f'{outcome.get("seq")} against the image\'s {seq})')
     inventory.seq = seq
     inventory.files = store.FileCatalog()   # file lists from the local store from now on
-    Block.file_source = inventory.files
     return inventory

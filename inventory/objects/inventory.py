@@ -31,11 +31,24 @@ class Inventory:
         self.digest = ''             # chained digest of the change-set log up to seq
         self.version = 0             # bumped when a change set begins and ends: memoized answers check it
         self.journal = None
-        self.files = None            # file catalog: find(lfn) -> File or None, get_files(block)
+        self._files = None           # file catalog: find(lfn) -> File or None, get_files(block)
+        self.memo = {}               # answers derived from this image, valid for one version (selectors)
         self._block_index = {}       # id(dataset) -> {block name: Block}, for big datasets
         self._dataset_bytes = {}     # id(dataset) -> (dataset, sum of its block sizes), in a change set
         if with_default_partition:
             self.partitions['Default'] = Partition('Default', OWNED, id=self._new_id('partition', 0))
+
+    @property
+    def files(self):
+        """The file catalog of this image (files are not part of it): find(lfn), get_files(block)."""
+        return self._files
+
+    @files.setter
+    def files(self, catalog):
+        # the one place a catalog is installed: blocks (which hold no reference to their inventory,
+        # to stay small) read their file lists from the catalog of the image this process serves
+        self._files = catalog
+        Block.file_source = catalog
 
     # ---------------------------------------------------------------- journaled primitives
     def _setattr(self, obj, name, value):
