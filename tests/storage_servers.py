@@ -2,8 +2,9 @@
 (davs://, certificate from a CA made here), each on a free port under a temporary directory, each able
 to stop and start again on the same port. They listen on 127.0.0.1 only.
 
-Import the fixtures into a conftest (`from tests.storage_servers import xrootd_server, ...`). Missing
-binaries skip the test, or fail it under CI=true. Nothing here talks to the project's code.
+Import the fixtures into a conftest (`from tests.storage_servers import xrootd_server, ...`), and call
+fast_xrootd_reconnect() there if tests restart servers. Missing binaries skip the test, or fail it
+under CI=true. Nothing here talks to the project's code.
 """
 import grp
 import os
@@ -35,6 +36,13 @@ def require(*paths: str) -> None:
         if os.environ.get('CI') == 'true':
             pytest.fail(message)
         pytest.skip(message)
+
+
+def fast_xrootd_reconnect(seconds: int = 2) -> None:
+    """Let this process's XRootD client dial a failed server again after `seconds` (it reads these
+    once, when the first gfal2 context starts: call from a conftest, before any test runs)."""
+    os.environ.setdefault('XRD_CONNECTIONWINDOW', str(seconds))
+    os.environ.setdefault('XRD_STREAMERRORWINDOW', str(seconds))
 
 
 def free_port() -> int:

@@ -3,14 +3,12 @@ import os
 
 import pytest
 
-# as an operator would for a test site: the XRootD client (read once per process) dials a failed
-# server again after 2 s rather than the backend's default 30 s
-os.environ.setdefault('XRD_CONNECTIONWINDOW', '2')
-os.environ.setdefault('XRD_STREAMERRORWINDOW', '2')
-
-from tests.storage_servers import LocalSite
+from tests.storage_servers import LocalSite, fast_xrootd_reconnect
 from tests.storage_servers import (local_site, make_xrootd_server, test_ca, webdav_server,  # noqa: F401
                                    xrootd_server)
+
+# the restart tests want the XRootD client to dial a stopped server again after 2 s, not 30
+fast_xrootd_reconnect()
 
 
 @pytest.fixture
