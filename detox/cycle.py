@@ -181,21 +181,30 @@ class _Cycle:
         kept = []
         protected = 0
         carried = []
+        start = rs.brs
+        total = _size(rs, start)
+        taken = 0                          # bytes of the block-level segments so far
         for action, index, brs, dataset_level in segments:
             if dataset_level and carried:
                 # block replicas a block-level delete handed over (and the partition kept) take the
                 # dataset-level decision, as in the original
                 extra = set(carried) | set(brs)
                 brs = [br for br in rs.brs if br in extra]
+            if not dataset_level:
+                size = _sum(brs)
+                taken += size
+            elif rs.brs is start and not carried:
+                size = total - taken       # what the block-level lines left: no walk of a big replica
+            else:
+                size = _size(rs, brs)
             if action == 'delete':
                 self.remove(rs, [(br, index) for br in brs])
                 if not dataset_level:
                     carried += [br for br in brs if rs.contains(br)]   # handed over, still in the partition
                 continue
-            segment = (action, index, brs, dataset_level)
-            kept.append(segment)
+            kept.append((action, index, brs, dataset_level, size))
             if action == 'protect':
-                protected += _size(rs, brs)
+                protected += size
             if dataset_level and action in ('protect', 'ignore'):
                 rs.dropped = True
         rs.segments = tuple(kept)
@@ -282,13 +291,19 @@ class _Cycle:
         return any(c.match(ss) for c in self.policy.until)
 
     def dismissed(self, rs: ReplicaState):
-        return [(br, index) for action, index, brs, _ in rs.segments if action == 'dismiss' for br in brs]
+        return [(br, index) for action, index, brs, _, _ in rs.segments if action == 'dismiss' for br in brs]
 
     def delete_one(self, rs: ReplicaState) -> int:
         size = self.remove(rs, self.dismissed(rs))
         live = rs.live_set
-        rs.segments = tuple((a, i, [b for b in brs if live is None or b in live], d)
-                            for a, i, brs, d in rs.segments if a != 'dismiss')
+        segments = []
+        for a, i, brs, d, bytes_ in rs.segments:
+            if a != 'dismiss':
+                if live is not None:
+                    brs = [b for b in brs if b in live]
+                    bytes_ = _sum(brs)
+                segments.append((a, i, brs, d, bytes_))
+        rs.segments = tuple(segments)
         return size
 
     def stop_if_until(self, ss: SiteState) -> bool:
@@ -403,32 +418,41 @@ class _Cycle:
 
     def rows_of(self, rs: ReplicaState, number, decisions, deletions, handovers, totals) -> None:
         site, dataset = rs.site_state.name, rs.dataset_state.dataset.name
-        groups: Dict[Tuple[str, int], list] = {}
+        groups: Dict[Tuple[str, int], list] = {}     # (decision, line index) -> [block replicas, bytes]
+
+        def add(key, brs, size):
+            group = groups.get(key)
+            if group is None:
+                groups[key] = [list(brs), size]
+            else:
+                group[0].extend(brs)
+                group[1] += size
         for br, index in (rs.deleted or {}).items():
-            groups.setdefault(('delete', index), []).append(br)
+            add(('delete', index), (br,), br.size)
         live = rs.contains if rs.alive else (lambda br: False)
         for br, (group, index) in (rs.handed or {}).items():
             handovers.append(HandOver(site, dataset, br.block.name, group.name))
             totals['handed'] += br.size
             if not live(br):    # left the partition with its new owner: kept at the site
-                groups.setdefault(('keep', index), []).append(br)
+                add(('keep', index), (br,), br.size)
         counted = 0
-        for action, index, brs, _ in rs.segments:
-            decision = 'protect' if action == 'protect' else 'keep'
-            brs = [br for br in brs if live(br)] if rs.live_set is not None else brs
+        for action, index, brs, _, size in rs.segments:
+            if rs.live_set is not None:
+                kept = [br for br in brs if live(br)]
+                if len(kept) != len(brs):
+                    brs, size = kept, _sum(kept)
             if brs:
-                groups.setdefault((decision, index), []).extend(brs)
+                add(('protect' if action == 'protect' else 'keep', index), brs, size)
                 counted += len(brs)
         if rs.handed and counted < len(rs.brs):
-            covered = {br for _, _, brs, _ in rs.segments for br in brs}
+            covered = {br for _, _, brs, _, _ in rs.segments for br in brs}
             for br in rs.brs:
                 if br not in covered and br in rs.handed:
                     # handed over by a replica decided for good before: it stays, kept by its new owner
-                    groups.setdefault(('keep', rs.handed[br][1]), []).append(br)
+                    add(('keep', rs.handed[br][1]), (br,), br.size)
         every = rs.initial if rs.placeholder else rs.replica.block_replicas
-        for (decision, index), brs in groups.items():
+        for (decision, index), (brs, size) in groups.items():
             line = number[index]
-            size = _size(rs, brs)
             totals[decision] += size
             decisions.append(Decision(site, dataset, decision, _blocks(brs, every), size, line.number, line.text))
         if rs.deleted:
@@ -439,6 +463,10 @@ class _Cycle:
 def _size(rs: ReplicaState, brs) -> int:
     if not rs.placeholder and len(brs) == len(rs.replica.block_replicas):
         return rs.replica.size()       # all of them (distinct): the total the inventory keeps
+    return _sum(brs)
+
+
+def _sum(brs) -> int:
     total = 0
     for br in brs:
         size = br._st[2]               # (None: complete, the block's size)

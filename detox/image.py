@@ -70,7 +70,8 @@ class ReplicaState:
         self.live_set = live_set        # None: every block replica of the replica is live
         self.alive = True
         self.dropped = False            # decided for good (Protect or Ignore): not evaluated again
-        self.segments = ()              # latest evaluation: ((action, line index, [brs]), ...) without deletes
+        self.segments = ()              # latest evaluation without deletes: ((action, line index, [brs],
+        #                                 dataset level, bytes), ...)
         self.protected_bytes = 0
         self.key = None
         self.seq = 0
@@ -116,8 +117,29 @@ class CycleScope(Scope):
         self.datasets = datasets
         # placeholders are incomplete copies their blocks do not list
         self.unlisted_copies = any(ds.placeholders for ds in datasets.values())
+        self._file_lists: Dict[object, bool] = {}
         self.overrides: Dict[BlockReplica, object] = {}
         self._latest = latest
+
+    def may_feed_transfer(self, br):
+        # the inventory does not change during a cycle: a block none of whose replicas has a file
+        # list (none may be incomplete) feeds no transfer, known once per block
+        block = br._block
+        has = self._file_lists.get(block)
+        if has is None:
+            has = False
+            for b in block._st[2:]:
+                if b._st[3] is not None:
+                    has = True
+                    break
+            self._file_lists[block] = has
+        return (has or self.unlisted_copies) and super().may_feed_transfer(br)
+
+    def owners(self, subject):
+        state = subject.state
+        if state is not None and subject.block_replicas is state.brs:
+            return state.full_and_owners(self)[1]
+        return super().owners(subject)
 
     def owner(self, br):
         if self.overrides:

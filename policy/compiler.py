@@ -217,6 +217,8 @@ class _Builder:
         if mode == 'block':
             g = ref.get
             if block:
+                if pred.op == 'is':
+                    return g        # (a boolean getter is its own test: one call less per block)
                 if cmp is not None:
                     return lambda br, s: cmp(g(br, s), rhs)
                 return lambda br, s: test(g(br, s))

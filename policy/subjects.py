@@ -38,7 +38,7 @@ def is_full(dataset: Dataset, block_replicas: Sequence[BlockReplica]) -> bool:
     if len(block_replicas) != len(dataset.blocks):
         return False
     for br in block_replicas:
-        if not br.is_complete():
+        if br._st[3] is not None and not br.is_complete():   # (no file list: complete)
             return False
     return True
 
@@ -79,6 +79,10 @@ class Scope:
                 if replica.last_block_created() > latest:
                     latest = replica.last_block_created()
         return latest
+
+    def owners(self, subject: ReplicaSubject) -> frozenset:
+        """The owner groups of the block replicas the subject sees."""
+        return frozenset(map(self.owner, subject.block_replicas))
 
     def copies(self, subject: ReplicaSubject) -> List[Copy]:
         """Every copy of the subject's dataset in this scope; the subject's own replica counts as

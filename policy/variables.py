@@ -65,9 +65,14 @@ def _names(cls) -> Dict[str, int]:
 
 
 # ------------------------------------------------------------------ replica-level helpers
+# When the subject sees every block replica of its replica (the list itself), the totals the
+# inventory keeps on the replica answer at once.
 def _replica_size(s):
+    brs = s.block_replicas
+    if brs is s.replica.block_replicas:
+        return s.replica.size()
     total = 0
-    for br in s.block_replicas:
+    for br in brs:
         size = br._st[2]
         total += br._block.size if size is None else size
     return total
@@ -75,14 +80,18 @@ def _replica_size(s):
 
 def _replica_incomplete(s):
     for br in s.block_replicas:
-        if not br.is_complete():
+        # (no file list: complete, without a call)
+        if br._st[3] is not None and not br.is_complete():
             return True
     return False
 
 
 def _last_block_created(s):
+    brs = s.block_replicas
+    if brs is s.replica.block_replicas:
+        return s.replica.last_block_created()
     latest = 0
-    for br in s.block_replicas:
+    for br in brs:
         if br.last_update > latest:
             latest = br.last_update
     return latest
@@ -110,15 +119,13 @@ def _num_full_copy(copies):
 
 
 def _common_owner_disk(s, copies):
-    owner = s.scope.owner
-    owners = {owner(br) for br in s.block_replicas}
+    owners = s.scope.owners(s)
     return sum(1 for site, full, rep_owners in copies
                if full and _disk_ready(site) and not owners.isdisjoint(rep_owners))
 
 
 def _common_owner_other(s, copies):
-    owner = s.scope.owner
-    owners = {owner(br) for br in s.block_replicas}
+    owners = s.scope.owners(s)
     here = s.site
     return sum(1 for site, full, rep_owners in copies
                if site is not here and full and site.status == SiteStatus.READY
@@ -164,29 +171,33 @@ def _raw_owner_name(br):
     return 'None' if name is None else name
 
 
+def _complete(br):
+    return br._st[3] is None or br.is_complete()
+
+
 def _block_full_copies(copies):
     n = 0
     for b in copies:
-        if b.is_complete():
+        if _complete(b):
             n += 1
     return n
 
 
 def _block_on_tape(copies):
     for b in copies:
-        if b._site.storage_type == StorageType.MSS and b.is_complete():
+        if b._site.storage_type == StorageType.MSS and _complete(b):
             return True
     return False
 
 
 def _last_transfer_source(br, copies):
-    if not br.is_complete():
+    if not _complete(br):
         return False
     transfer_ongoing = False
     for other in copies:
         if other is br:
             continue
-        if other.is_complete():
+        if _complete(other):
             if _disk_ready(other._site):
                 return False
         else:
