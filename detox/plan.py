@@ -1,15 +1,14 @@
 """What a Detox cycle decided: the plan a caller commits (or shows), and explanations.
 
-Plain frozen records; nothing here computes or writes anything.
+Plain records (rows are named tuples: there are many); nothing here computes or writes anything.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
     """One row: what happened to (some of) the block replicas of a dataset at a site, and why."""
     site: str
     dataset: str
@@ -20,8 +19,7 @@ class Decision:
     text: str                           # that line as written
 
 
-@dataclass(frozen=True)
-class Deletion:
+class Deletion(NamedTuple):
     """A deletion request to record: the block replicas go to the null group at commit."""
     site: str
     dataset: str
@@ -29,8 +27,7 @@ class Deletion:
     size: int
 
 
-@dataclass(frozen=True)
-class HandOver:
+class HandOver(NamedTuple):
     """A block replica whose owner changes instead of being deleted (§7.4 step 5)."""
     site: str
     dataset: str
@@ -106,3 +103,35 @@ class Explanation:
     @property
     def deciding_lines(self) -> List[int]:
         return sorted({d.line for d in self.decisions})
+
+    def as_text(self) -> str:
+        """The explanation for a terminal (what `detox --explain SITE DATASET` prints)."""
+        from policy.units import format_size, format_time
+        from policy.variables import REPLICA_VARIABLES, Type
+
+        def show(name, value):
+            var = REPLICA_VARIABLES.get(name)
+            kind = var.type if var is not None else None
+            if isinstance(value, dict):
+                return '{' + ', '.join(f'{k}: {show(name, v)}' for k, v in sorted(value.items())) + '}'
+            if kind is Type.TIME and isinstance(value, (int, float)):
+                return format_time(value)
+            if kind is Type.SIZE and isinstance(value, (int, float)):
+                return f'{value} B ({format_size(value)})'
+            return repr(value) if isinstance(value, str) else str(value)
+
+        if not self.in_image:
+            return f'{self.dataset} at {self.site}: not considered: {self.reason}'
+        out = [f'{self.dataset} at {self.site} (last evaluated in iteration {self.iteration}):']
+        for d in self.decisions:
+            blocks = 'all blocks' if d.blocks is None else ', '.join(d.blocks)
+            out.append(f'  {d.decision} {blocks} ({d.size} B) by line {d.line}: {d.text}')
+        out.append('lines, top to bottom:')
+        for t in self.lines:
+            verdict = 'matched' if t.matched else 'no match'
+            if t.block_level and t.matched:
+                verdict += f' ({", ".join(t.blocks)})'
+            out.append(f'  {t.number}: {t.text}  -> {verdict}')
+            for name, value in t.values:
+                out.append(f'      {name} = {show(name, value)}')
+        return '\n'.join(out)

@@ -236,3 +236,16 @@ def test_an_empty_replica_at_a_tape_target_stands_in_with_zero_size_null_group_b
         ('T1_M', '/E/F/RAW', 'delete', None, 0, 5)]
     assert [(d.site, d.dataset, d.blocks, d.size) for d in plan.deletions] == [('T1_M', '/E/F/RAW', None, 0)]
     assert inv.sites['T1_M'].find_dataset_replica('/E/F/RAW').block_replicas == []
+
+
+def test_the_explanation_reads_as_text(crafted):
+    policy = policyfile.parse(POLICY, 'detox.txt', providers=providers(), now=NOW)
+    text = cycle.explain(crafted, policy, 'T2_A', '/Locked/X/AOD').as_text()
+    assert text.splitlines()[:3] == [
+        '/Locked/X/AOD at T2_A (last evaluated in iteration 1):',
+        '  protect l1 (50 B) by line 7: ProtectBlock blockreplica.is_locked',
+        '  protect l2 (50 B) by line 10: Protect replica.num_full_disk_copy_common_owner < 2']
+    assert '  7: ProtectBlock blockreplica.is_locked  -> matched (l1)' in text
+    assert '      blockreplica.last_update = {l2: 2018-08-06T00:00:00Z}' in text
+    assert cycle.explain(crafted, policy, 'T1_X', '/Locked/X/AOD').as_text().endswith(
+        'not considered: the site is not a target of the policy (no On line matches it)')

@@ -56,3 +56,25 @@ def test_errors_point_at_the_line_and_column(text, line, column, message):
     error = info.value
     assert (error.filename, error.line, error.column) == ('partitions.txt', line, column)
     assert message in error.message
+
+
+def test_quota_arithmetic_of_superpartitions(crafted):
+    inv = crafted
+    for d in parse_partitions(TEXT, 'partitions.txt'):
+        subs = [inv.partitions[s] for s in d.subpartitions] if d.subpartitions else None
+        inv.update(Partition(d.name, d.condition, subs))
+    site = inv.sites['T2_A']
+    physics = site.partition('Physics')
+    assert physics.quota == 0 and physics.occupancy_fraction() > 1e300   # no quota: over any watermark
+    site.partition('AnalysisOps').set_quota(100)
+    site.partition('DataOps').set_quota(-1)                               # unlimited
+    assert physics.quota < 0 and physics.occupancy_fraction() == 0
+    with pytest.raises(Exception, match='sum of its subpartitions'):
+        physics.set_quota(5)
+
+
+def test_a_partition_condition_may_read_the_replica_of_the_block_replica(crafted):
+    (big,) = parse_partitions('Big: replica.size > 100 and dataset.name == /A/*/*\n')
+    a = replica_of(crafted, '/A/B/RAW', 'T2_A')        # 120 B
+    b = replica_of(crafted, '/A/B/RAW', 'T1_M')        # 100 B
+    assert [big.condition.match(br) for br in a.block_replicas + b.block_replicas] == [True, True, False]
