@@ -15,7 +15,7 @@ from typing import Dict, List, Optional, Tuple
 from inventory.objects import OwnershipLevel
 from policy import ReplicaSubject, parse_now
 
-from .image import (CycleScope, DatasetState, ReplicaState, SiteState, build, dataset_level_owner, occupancy,
+from .image import (CycleScope, ReplicaState, SiteState, build, dataset_level_owner, occupancy,
                     with_owner)
 from .plan import Decision, Deletion, Explanation, HandOver, LineTrace, Plan, SiteSummary
 from .policyfile import Policy
@@ -82,6 +82,7 @@ class _Cycle:
         for ss in self.sites:
             ss.triggered = ss.was_triggered = any(c.match(ss) for c in policy.when)
         self.lines = policy.lines
+        self.uses_image = policy.uses_image
         self.matched = [False] * len(self.lines)
         self.line_evaluations = 0
         self.replica_evaluations = 0
@@ -134,7 +135,7 @@ class _Cycle:
 
     def touched(self, rs: ReplicaState) -> None:
         """rs changed: it, and its dataset's other replicas if the policy reads copies, need a new look."""
-        if self.policy.uses_image:
+        if self.uses_image:
             for other in rs.dataset_state.states:
                 if other.alive and not other.dropped:
                     self.pending[id(other)] = other

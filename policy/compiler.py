@@ -18,7 +18,7 @@ from .errors import PolicyError, Source
 from .parser import parse
 from .providers import NO_PROVIDERS, Providers
 from .subjects import subject_of_block_replica
-from .syntax import And, Node, Not, Or, Pattern, Predicate, predicates
+from .syntax import And, Node, Not, Pattern, Predicate, predicates
 from .variables import Level, Type, Variable, raw_getter, table
 
 _CMP = {'==': operator.eq, '!=': operator.ne, '<': operator.lt, '<=': operator.le,
