@@ -117,23 +117,8 @@ class CycleScope(Scope):
         self.datasets = datasets
         # placeholders are incomplete copies their blocks do not list
         self.unlisted_copies = any(ds.placeholders for ds in datasets.values())
-        self._file_lists: Dict[object, bool] = {}
         self.overrides: Dict[BlockReplica, object] = {}
         self._latest = latest
-
-    def may_feed_transfer(self, br):
-        # the inventory does not change during a cycle: a block none of whose replicas has a file
-        # list (none may be incomplete) feeds no transfer, known once per block
-        block = br._block
-        has = self._file_lists.get(block)
-        if has is None:
-            has = False
-            for b in block._st[2:]:
-                if b._st[3] is not None:
-                    has = True
-                    break
-            self._file_lists[block] = has
-        return (has or self.unlisted_copies) and super().may_feed_transfer(br)
 
     def owners(self, subject):
         state = subject.state
