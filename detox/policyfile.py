@@ -17,7 +17,6 @@ from policy.compiler import CompiledCondition, VariableRef
 from policy.errors import did_you_mean
 from policy.variables import REPLICA_VARIABLES, Level
 
-ACTIONS = ('protect', 'delete', 'dismiss', 'ignore')
 _DIRECTIVES = {
     'partition': 'Partition', 'on': 'On', 'when': 'When', 'until': 'Until', 'order': 'Order', 'algo': 'Algo',
     'protect': 'Protect', 'delete': 'Delete', 'dismiss': 'Dismiss', 'ignore': 'Ignore',

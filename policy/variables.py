@@ -8,7 +8,7 @@ when a condition is compiled. Getters only read; they must never change an inven
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Dict, Mapping, Optional
 
 from inventory.objects import DataType, DatasetStatus, SiteStatus, StorageType
@@ -54,7 +54,6 @@ class Variable:
     provider: Optional[str] = None   # kind of attribute provider that supplies it
     image: bool = False              # reads the other copies (changes as a Detox cycle deletes)
     original: bool = True            # in the original Dynamo's tables
-    extra: Dict = field(default_factory=dict, compare=False)
 
     def __repr__(self):
         return f'Variable({self.name!r})'
