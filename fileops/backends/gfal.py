@@ -106,10 +106,13 @@ class Gfal2Backend:
     # -- single-file operations ---------------------------------------------------------------------
 
     def stat(self, pfn: str) -> FileStat:
+        return self._stat(pfn, Side.STORAGE)
+
+    def _stat(self, pfn: str, side: Side) -> FileStat:
         try:
             st = self._context().stat(pfn)
         except gfal2.GError as e:
-            raise classify(e.code, e.message, side=Side.STORAGE) from None
+            raise classify(e.code, e.message, side=side) from None
         return FileStat(pfn=pfn, size=int(st.st_size), mtime=int(st.st_mtime),
                         is_dir=statmod.S_ISDIR(st.st_mode))
 
@@ -284,13 +287,13 @@ class Gfal2Backend:
                            message=f'{algorithm} of {source} is {actual}, expected {expected}')
 
     def _stat_or_none(self, pfn: str) -> FileStat | None:
+        """The destination's stat, None when there is no file."""
         try:
-            st = self._context().stat(pfn)
-        except gfal2.GError as e:
-            if e.code == errno.ENOENT:
+            return self._stat(pfn, Side.DESTINATION)
+        except FileOpError as error:
+            if error.code == errno.ENOENT:
                 return None
-            raise classify(e.code, e.message, side=Side.DESTINATION) from None
-        return FileStat(pfn=pfn, size=int(st.st_size), mtime=int(st.st_mtime), is_dir=statmod.S_ISDIR(st.st_mode))
+            raise
 
     def _delete_destination(self, pfn: str) -> None:
         try:

@@ -230,3 +230,26 @@ def test_a_mock_transfer_failure_is_reported_with_its_errno(backend):
                      size=ONE_MB, checksum=('adler32', '0badcafe'))
     assert failure.value.code == 110
     assert failure.value.kind == ErrorKind.TIMEOUT and failure.value.retryable
+
+
+def test_a_forked_worker_copies_with_a_context_of_its_own(backend, local_site, xrootd_server, data):
+    # given: the parent has used the backend (its thread holds a gfal2 context)
+    local_site.plant(LFN, data)
+    backend.stat(local_site.pfn(LFN))
+    # when: a forked child copies through the same backend object
+    pid = os.fork()
+    if pid == 0:
+        try:
+            result = backend.copy(local_site.pfn(LFN), xrootd_server.pfn(LFN), size=len(data), checksum=expect(data))
+            os._exit(0 if result.outcome == CopyOutcome.COPIED else 1)
+        except BaseException:
+            os._exit(2)
+    _, status = os.waitpid(pid, 0)
+    # then
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert xrootd_server.path(LFN).read_bytes() == data
+
+
+def test_the_copy_timeout_grows_with_the_file_size(backend):
+    small, large = backend.timeout_for(1 << 20), backend.timeout_for(20 << 30)
+    assert backend.base_timeout < small < large <= backend.max_timeout
