@@ -75,6 +75,16 @@ def submit_first_line(client_mod, socket_path, script_text, args=''):
             return first, reply['id']
 
 
+def app_process(supervisor):
+    """The application process under its supervisor (its first child)."""
+    try:
+        with open(f'/proc/{supervisor}/task/{supervisor}/children') as f:
+            children = f.read().split()
+    except OSError:
+        return None
+    return int(children[0]) if children else None
+
+
 def private_bytes(pid):
     total = 0
     try:
@@ -119,19 +129,16 @@ def main():
                                   'script_path': 'scan.py', 'args': '40', 'title': 'scan', 'write': False,
                                   'async': True})['id'])
         deadline = time.time() + 300
+        from execution.selectors import application_output
         while time.time() < deadline:
-            pids = list(Application.objects.filter(id__in=ids, state='run').values_list('pid', flat=True))
-            scanned = 0
-            for app_id in ids:
-                work = Application.objects.get(id=app_id).work_dir
-                try:
-                    scanned += 'scanned' in open(os.path.join(work, 'output.log')).read()
-                except OSError:
-                    pass
+            # the recorded pid is the application's supervisor; the application is its child
+            pids = [app_process(pid) for pid in
+                    Application.objects.filter(id__in=ids, state='run').values_list('pid', flat=True)]
+            scanned = sum('scanned' in application_output(Application.objects.get(id=app_id))[0] for app_id in ids)
             if scanned == len(ids):
                 break
             time.sleep(1)
-        privs = [p for p in (private_bytes(pid) for pid in pids) if p is not None]
+        privs = [p for p in (private_bytes(pid) for pid in pids if pid) if p is not None]
         mean = statistics.mean(privs) if privs else 0
         print(f'(b) {len(privs)} children scanning at once: private memory per child mean '
               f'{mean / 1e6:.0f} MB, max {max(privs) / 1e6:.0f} MB = {100 * mean / image:.0f} % '

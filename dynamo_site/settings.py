@@ -133,6 +133,12 @@ DYNAMO_WEB_SSL_CA = env('DYNAMO_WEB_SSL_CA')
 DYNAMO_WEB_DN_HEADER = env('DYNAMO_WEB_DN_HEADER')                  # e.g. X-SSL-Client-S-DN
 DYNAMO_WEB_TRUSTED_PROXIES = env('DYNAMO_WEB_TRUSTED_PROXIES', '127.0.0.1')
 DYNAMO_WEB_WRITE_WAIT = float(env('DYNAMO_WEB_WRITE_WAIT', '30'))   # seconds a web write waits for the lock
+# what one request may cost (docs/web.md, "Limits"): an injection document (beyond: 413 over the
+# web, an error of dynamo_inject), the CPU seconds of one query, the web threads (all but two may
+# run module calls at once)
+DYNAMO_MAX_DOCUMENT_MB = int(env('DYNAMO_MAX_DOCUMENT_MB', '2048'))
+DYNAMO_WEB_QUERY_SECONDS = float(env('DYNAMO_WEB_QUERY_SECONDS', '10'))
+DYNAMO_WEB_THREADS = int(env('DYNAMO_WEB_THREADS', '16'))
 
 # Applications
 # unset: var/servers/<bind address>/dynamo.sock and .../apps (execution.topology.server_paths)
@@ -140,7 +146,14 @@ DYNAMO_APP_SOCKET = env('DYNAMO_APP_SOCKET')
 DYNAMO_WORK_DIR = env('DYNAMO_WORK_DIR')
 DYNAMO_MAX_READONLY_APPS = int(env('DYNAMO_MAX_READONLY_APPS', '8'))
 DYNAMO_APP_TIMEOUT_HOURS = float(env('DYNAMO_APP_TIMEOUT_HOURS', '2'))
-DYNAMO_APP_MEMORY_LIMIT_MB = int(env('DYNAMO_APP_MEMORY_LIMIT_MB', '4096'))
+# the OS account of web submissions, scheduled cycles and root's own applications
+DYNAMO_APP_USER = env('DYNAMO_APP_USER', 'nobody')
+# limits of one application with all its processes (docs/applications.md)
+DYNAMO_APP_MEMORY_LIMIT_MB = int(env('DYNAMO_APP_MEMORY_LIMIT_MB', '4096'))   # private memory beyond the image
+DYNAMO_APP_MAX_PROCESSES = int(env('DYNAMO_APP_MAX_PROCESSES', '64'))
+DYNAMO_APP_CPU_HOURS = float(env('DYNAMO_APP_CPU_HOURS', '4'))
+DYNAMO_APP_OUTPUT_MB = int(env('DYNAMO_APP_OUTPUT_MB', '64'))                 # output kept: head and tail
+DYNAMO_APP_CHANGES_MB = int(env('DYNAMO_APP_CHANGES_MB', '4096'))             # a write request's change stream
 DYNAMO_DB_READONLY_URL = env('DYNAMO_DB_READONLY_URL')
 
 # Celery (policies arrive later); the server itself never needs a broker

@@ -5,6 +5,7 @@ user is the login of the connecting process, and nobody can submit as someone el
 synchronous runs is streamed back as it is produced.
 """
 import base64
+import collections
 import logging
 import os
 import pwd
@@ -13,10 +14,11 @@ import socket
 import struct
 import threading
 
+from django.conf import settings
 from django.db import connection
 
 from accounts.selectors import caller_for_login
-from execution import authorization, selectors
+from execution import authorization, confine, selectors
 from execution.errors import ClientError
 from execution.protocol import Reader, send_msg
 from execution.services import applications
@@ -25,6 +27,42 @@ log = logging.getLogger('dynamo.apps')
 
 
 # ---------------------------------------------------------------------------- live output
+class Subscription:
+    """One client's share of an application's live output, bounded: when the client reads slower
+    than the application writes, output beyond `limit` bytes is dropped for it (and said so), the
+    server's memory never grows for it. The final state is always delivered."""
+
+    def __init__(self, limit=4 << 20):
+        self.cond = threading.Condition()
+        self.items = collections.deque()
+        self.size = 0
+        self.limit = limit
+        self.dropped = 0
+
+    def put(self, item):
+        kind, payload = item
+        with self.cond:
+            if kind in ('out', 'err') and self.size + len(payload) > self.limit:
+                self.dropped += len(payload)
+                return
+            if self.dropped and kind in ('out', 'err', 'final'):
+                self.items.append(('err', f'\n[dynamo: {self.dropped} characters of output not shown here: '
+                                          f'this client read too slowly; the record keeps them]\n'))
+                self.dropped = 0
+            self.items.append(item)
+            self.size += len(payload) if kind in ('out', 'err') else 0
+            self.cond.notify()
+
+    def get(self):
+        with self.cond:
+            while not self.items:
+                self.cond.wait()
+            kind, payload = self.items.popleft()
+            if kind in ('out', 'err'):
+                self.size -= len(payload)
+            return kind, payload
+
+
 class Hub:
     """Live output of running applications to the clients waiting for them."""
 
@@ -33,7 +71,7 @@ class Hub:
         self._subs = {}
 
     def subscribe_locked(self, app_id):
-        q = queue.Queue()
+        q = Subscription()
         self._subs.setdefault(app_id, []).append(q)
         return q
 
@@ -146,7 +184,7 @@ class AppServer:
                 send_msg(conn, {'error': f'unknown command {msg.get("cmd")!r}'})
                 return
             caller = caller_for_login(login, uid=uid)
-            handler(conn, reader, msg, authorization.user_for_login(login), caller)
+            handler(conn, reader, msg, authorization.user_for_login(login), caller, uid)
         except (EOFError, BrokenPipeError, ConnectionResetError):
             pass
         except Exception:
@@ -162,11 +200,19 @@ class AppServer:
             connection.close_if_unusable_or_obsolete()
 
     # ---------------------------------------------------------------- commands
-    def _create(self, user, script=None, **fields):
+    def _create(self, user, uid, script=None, **fields):
+        """Queue an application of the local user `uid`; it runs as that user (root's and the
+        server's own as DYNAMO_APP_USER). Raises ClientError when it could not run at all."""
+        if self.scheduler.disabled:
+            raise ClientError(f'this server does not run applications: {self.scheduler.disabled}')
+        try:
+            run_as = confine.run_as_for(uid=uid, app_user=settings.DYNAMO_APP_USER)
+        except LookupError as exc:
+            raise ClientError(str(exc)) from None
         return applications.application_submit(user=user, server_id=self.server.id, hostname=self.server.hostname,
-                                               work_base=self.work_base, script=script, **fields)
+                                               work_base=self.work_base, run_as=run_as, script=script, **fields)
 
-    def _cmd_submit(self, conn, reader, msg, user, caller):
+    def _cmd_submit(self, conn, reader, msg, user, caller, uid):
         try:
             script = base64.b64decode(msg['script'])
         except (KeyError, ValueError, TypeError):
@@ -174,9 +220,13 @@ class AppServer:
             return
         timeout = msg.get('timeout')
         with self.hub.lock:
-            app = self._create(user, script, title=str(msg.get('title') or 'DynamoExecutable'),
-                               script_path=str(msg.get('script_path', '')), args=str(msg.get('args', '')),
-                               write=bool(msg.get('write')), timeout=timeout)
+            try:
+                app = self._create(user, uid, script, title=str(msg.get('title') or 'DynamoExecutable'),
+                                   script_path=str(msg.get('script_path', '')), args=str(msg.get('args', '')),
+                                   write=bool(msg.get('write')), timeout=timeout)
+            except ClientError as exc:
+                send_msg(conn, {'error': str(exc)})
+                return
             q = None if msg.get('async') else self.hub.subscribe_locked(app.id)
         log.info('application %d submitted by %s: %s %s', app.id, user.username, app.script_path, app.args)
         send_msg(conn, {'id': app.id, 'work_dir': app.work_dir})
@@ -184,12 +234,16 @@ class AppServer:
         if q is not None:
             self._stream(conn, reader, app.id, q, caller)
 
-    def _cmd_interact(self, conn, reader, msg, user, caller):
+    def _cmd_interact(self, conn, reader, msg, user, caller, uid):
         if len(reader.fds) != 3:
             send_msg(conn, {'error': 'an interactive session needs the terminal (stdin, stdout, stderr)'})
             return
         with self.hub.lock:
-            app = self._create(user, title='interactive', interactive=True, timeout=0)
+            try:
+                app = self._create(user, uid, title='interactive', interactive=True, timeout=0)
+            except ClientError as exc:
+                send_msg(conn, {'error': str(exc)})
+                return
             self.scheduler.interactive_fds[app.id] = tuple(reader.fds)
             reader.fds = []
             q = self.hub.subscribe_locked(app.id)
@@ -232,15 +286,19 @@ class AppServer:
         self.wake.set()
         return outcome
 
-    def _cmd_poll(self, conn, reader, msg, user, caller):
+    def _cmd_poll(self, conn, reader, msg, user, caller, uid):
         try:
             app = selectors.application_get(msg.get('id'))
         except ClientError as exc:
             send_msg(conn, {'error': str(exc)})
             return
+        if not applications.may_control(caller, app):
+            send_msg(conn, {'error': f'application {app.id} belongs to {app.user.username}: only its owner or an '
+                                     f'operator or admin of target application may follow it'})
+            return
         send_msg(conn, {'app': selectors.application_record(app, caller=caller)})
 
-    def _cmd_kill(self, conn, reader, msg, user, caller):
+    def _cmd_kill(self, conn, reader, msg, user, caller, uid):
         try:
             outcome = self._kill(msg.get('id'), caller)
         except ClientError as exc:

@@ -109,6 +109,8 @@ class Application(models.Model):
     checksum = models.CharField(max_length=64, blank=True, default='', help_text='SHA-256 of the script')
     write_request = models.BooleanField(default=False)
     interactive = models.BooleanField(default=False)
+    run_as = models.CharField(max_length=64, blank=True, default='',
+                              help_text='the OS account it runs as (the submitter, or DYNAMO_APP_USER)')
     state = models.CharField(max_length=16, choices=AppState.choices, default=AppState.NEW)
     exit_code = models.IntegerField(null=True, blank=True)
     message = models.TextField(blank=True, default='')
@@ -122,7 +124,7 @@ class Application(models.Model):
     created = models.DateTimeField()
     started = models.DateTimeField(null=True, blank=True)
     finished = models.DateTimeField(null=True, blank=True)
-    output = models.TextField(blank=True, default='', help_text='stdout and stderr (last 1 MB)')
+    output = models.TextField(blank=True, default='', help_text='stdout and stderr (the last MiB)')
 
     class Meta:
         db_table = 'dyn_applications'

@@ -13,32 +13,42 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
-from execution import authorization, selectors
+from execution import authorization, confine, output, selectors
 from execution.cluster.forward import send_changes
 from execution.cluster.lease import LEASE_SECONDS, lease_acquire, lease_release
 from execution.models import AppState, RequestState
-from execution.runner import CHANGES_FILE, OUTPUT_FILE, SCRIPT_FILE, OutputRelay, fork_application, read_changes
+from execution.runner import (CHANGES_FILE, SCRIPT_FILE, ChangeSpool, Launch, OutputRelay, fork_application,
+                              read_changes, read_report)
 from execution.services import applications, requests
+from execution.supervisor import Limits
 from execution.topology import TOPOLOGY, lease_owner
 from inventory import services as inventory_services
 from inventory.objects import ObjectError
 
 log = logging.getLogger('dynamo.apps')
-KILL_GRACE = 5.0
-OUTPUT_KEEP = 1 << 20
+KILL_GRACE = 30.0          # after SIGTERM, the supervisor's own grace (5 s) and then this: SIGKILL
+OUTPUT_KEEP = 1 << 20      # the last MiB of output goes into the record
 
 
 @dataclass
 class Running:
     app_id: int
-    pid: int
+    pid: int                   # of the supervisor
     write: bool
     deadline: float | None
-    work_dir: str
+    private_dir: str
+    report_fd: int
     relay: OutputRelay | None = None
+    spool: ChangeSpool | None = None
     kill_reason: str = ''
     killed_at: float | None = None
     last_check: float = field(default_factory=time.monotonic)
+
+
+def limits_from_settings():
+    return Limits(memory_bytes=settings.DYNAMO_APP_MEMORY_LIMIT_MB << 20,
+                  processes=settings.DYNAMO_APP_MAX_PROCESSES,
+                  cpu_seconds=settings.DYNAMO_APP_CPU_HOURS * 3600)
 
 
 class Scheduler:
@@ -54,6 +64,10 @@ class Scheduler:
         self._last_state_check = 0.
         self._last_lease_renewal = 0.
         self.before_write = None   # a secondary catches up with the primary before a writer starts
+        # why this server cannot run applications under their users ('' when it can)
+        self.disabled = confine.switching_problem(settings.DYNAMO_APP_USER)
+        if self.disabled:
+            log.warning('applications are disabled: %s', self.disabled)
 
     @property
     def writer_running(self):
@@ -111,9 +125,17 @@ class Scheduler:
     def _start_app(self, app):
         if not applications.application_assign(app_id=app.id):
             return False           # killed meanwhile
+        if self.disabled:
+            self._finish(app.id, AppState.FAILED, message=f'not run: {self.disabled}')
+            return False
         script = os.path.join(app.work_dir, SCRIPT_FILE)
         if not app.interactive and not os.path.exists(script):
             self._finish(app.id, AppState.NOTFOUND, message=f'script {app.script_path} not found')
+            return False
+        try:
+            account = confine.resolve_account(app.run_as or settings.DYNAMO_APP_USER)
+        except LookupError as exc:
+            self._finish(app.id, AppState.FAILED, message=f'not run: {exc}')
             return False
         if app.write_request:
             reason = authorization.check(title=app.title, user=app.user, checksum=app.checksum)
@@ -123,28 +145,40 @@ class Scheduler:
                 return False
         if app.write_request and self.before_write is not None:
             self.before_write()
+        private = applications.private_dir(app)
+        os.makedirs(private, mode=0o700, exist_ok=True)
+        display = app.script_path if os.path.isabs(app.script_path or '') else script
+        spec = Launch(app_id=app.id, work_dir=app.work_dir, private_dir=private, script_file=SCRIPT_FILE,
+                      display_path=display, checksum=app.checksum, args=app.args, write=app.write_request,
+                      interactive=app.interactive, account=account, readonly_db=self.readonly_db,
+                      limits=limits_from_settings())
         fds = self.interactive_fds.pop(app.id, None)
-        pid, out_r, err_r = fork_application(
-            inventory=self.runtime.inventory, work_dir=app.work_dir, args=app.args,
-            write=app.write_request, readonly_db=self.readonly_db,
-            memory_limit_mb=settings.DYNAMO_APP_MEMORY_LIMIT_MB, interactive_fds=fds)
+        launched = fork_application(inventory=self.runtime.inventory, spec=spec, interactive_fds=fds)
         if fds:
             for fd in fds:
                 os.close(fd)
+        pid = launched.pid
         timeout = app.timeout if app.timeout is not None else settings.DYNAMO_APP_TIMEOUT_HOURS
         run = Running(app.id, pid, app.write_request,
-                      time.monotonic() + timeout * 3600 if timeout and timeout > 0 else None, app.work_dir)
-        if out_r is not None:
-            run.relay = OutputRelay(app.id, out_r, err_r, os.path.join(app.work_dir, OUTPUT_FILE),
+                      time.monotonic() + timeout * 3600 if timeout and timeout > 0 else None, private,
+                      launched.report_fd)
+        if launched.out_fd is not None:
+            run.relay = OutputRelay(app.id, launched.out_fd, launched.err_fd, private,
+                                    settings.DYNAMO_APP_OUTPUT_MB << 20,
                                     lambda stream, text, app_id=app.id: self.hub.publish(app_id, stream, text))
             run.relay.start()
+        if launched.changes_fd is not None:
+            run.spool = ChangeSpool(app.id, launched.changes_fd, os.path.join(private, CHANGES_FILE),
+                                    settings.DYNAMO_APP_CHANGES_MB << 20)
+            run.spool.start()
         self.running[pid] = run
         if not applications.application_started(app_id=app.id, pid=pid):
             self.kill(run, 'killed on request')   # killed between assignment and start
         self.hub.publish(app.id, 'state', AppState.RUN)
-        log.info('application %d started (pid %d, %s, %s)', app.id, pid,
+        log.info('application %d started as %s (supervisor pid %d, %s, %s)', app.id, account.login, pid,
                  'write' if app.write_request else 'read-only', app.title,
-                 extra={'application': app.id, 'pid': pid, 'title': app.title, 'write': app.write_request})
+                 extra={'application': app.id, 'pid': pid, 'title': app.title, 'write': app.write_request,
+                        'run_as': account.login})
         return True
 
     # ------------------------------------------------------------------ killing
@@ -158,7 +192,7 @@ class Scheduler:
             if run.deadline is not None and now > run.deadline and not run.kill_reason:
                 self.kill(run, 'timed out')
             if run.killed_at is not None and now - run.killed_at > KILL_GRACE:
-                _signal_group(run.pid, signal.SIGKILL)
+                _signal(run.pid, signal.SIGKILL)   # the supervisor did not end it: end both
 
     def kill(self, run, reason):
         if run.kill_reason:
@@ -166,19 +200,25 @@ class Scheduler:
         run.kill_reason = reason
         run.killed_at = time.monotonic()
         log.info('killing application %d (%s)', run.app_id, reason)
-        _signal_group(run.pid, signal.SIGTERM)
+        _signal(run.pid, signal.SIGTERM)   # the supervisor ends the application's whole tree
 
     def interrupt(self, app_id):
         for run in self.running.values():
             if run.app_id == app_id:
-                _signal_group(run.pid, signal.SIGINT)
+                _signal(run.pid, signal.SIGINT)   # forwarded to the application by its supervisor
 
     def shutdown(self):
         """Server stopping: kill every child and record it as killed."""
         for run in list(self.running.values()):
             run.kill_reason = 'server shut down'
-            _signal_group(run.pid, signal.SIGKILL)
+            _signal(run.pid, signal.SIGTERM)
         deadline = time.monotonic() + 10
+        while self.running and time.monotonic() < deadline:
+            if not self._reap():
+                time.sleep(0.05)
+        for run in list(self.running.values()):
+            _signal(run.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 5
         while self.running and time.monotonic() < deadline:
             if not self._reap():
                 time.sleep(0.05)
@@ -195,22 +235,31 @@ class Scheduler:
                 continue
             run = self.running.pop(pid)
             reaped = True
-            if run.relay is not None:
-                run.relay.join(timeout=5)
-            code = os.waitstatus_to_exitcode(status)
-            self._complete(run, code)
+            report = read_report(run.report_fd)
+            for thread in (run.relay, run.spool):
+                if thread is not None:
+                    thread.join(timeout=10)
+            self._complete(run, report)
         return reaped
 
-    def _complete(self, run, code):
+    def _complete(self, run, report):
         try:
-            self._settle(run, code)
+            self._settle(run, report)
         finally:
             if run.write:
                 lease_release(self._lease(run.app_id))
 
-    def _settle(self, run, code):
-        if run.kill_reason:
+    def _settle(self, run, report):
+        code = report.get('exit_code')
+        if code is None:
+            code = -report['signal'] if 'signal' in report else 70
+        if report.get('limit'):
+            state, message = AppState.FAILED, f'stopped by its limits: {report["limit"]}; nothing applied'
+        elif run.kill_reason:
             state, message = AppState.KILLED, run.kill_reason
+        elif run.spool is not None and run.spool.overflow:
+            state, message = AppState.FAILED, (f'more than {settings.DYNAMO_APP_CHANGES_MB} MB of changes; '
+                                               f'nothing applied')
         elif code != 0:
             state, message = AppState.FAILED, (f'exit code {code}' if code > 0 else f'killed by signal {-code}')
         elif run.write:
@@ -222,7 +271,7 @@ class Scheduler:
         self._finish(run.app_id, state, code, message)
 
     def _apply_changes(self, run):
-        path = os.path.join(run.work_dir, CHANGES_FILE)
+        path = os.path.join(run.private_dir, CHANGES_FILE)
         origin = f'application {run.app_id}'
 
         def progress(count):
@@ -272,25 +321,17 @@ class Scheduler:
                 request.seq, num)
 
     def _finish(self, app_id, state, code=None, message='', seq=None, num_changes=None):
-        output = ''
+        text = ''
         app = selectors.application_get(app_id)
-        if app.work_dir:
-            path = os.path.join(app.work_dir, OUTPUT_FILE)
-            try:
-                with open(path, 'rb') as f:
-                    f.seek(max(0, os.path.getsize(path) - OUTPUT_KEEP))
-                    output = f.read().decode('utf-8', 'replace')
-            except OSError:
-                pass
+        if app.work_dir and output.exists(applications.private_dir(app)):
+            text = output.read(applications.private_dir(app), length=OUTPUT_KEEP)[0]
         applications.application_finish(app_id=app_id, state=state, exit_code=code, message=message,
-                                        output=output, seq=seq, num_changes=num_changes)
+                                        output=text, seq=seq, num_changes=num_changes)
         self.hub.publish(app_id, 'final', {'state': str(state), 'exit_code': code, 'message': message})
 
 
-def _signal_group(pid, sig):
+def _signal(pid, sig):
     try:
-        os.killpg(pid, sig)
+        os.kill(pid, sig)
     except ProcessLookupError:
         pass
-    except PermissionError:
-        os.kill(pid, sig)

@@ -4,9 +4,10 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from execution import output
 from execution.errors import NotFound
 from execution.models import Application, AppState, Server
-from execution.services.applications import may_control
+from execution.services.applications import may_control, private_dir
 from execution.services.servers import ACTIVE_STATES
 
 
@@ -32,6 +33,15 @@ def application_record(app, *, caller=None, full=None):
                       exit_code=app.exit_code, message=app.message, server=app.hostname, seq=app.seq,
                       num_changes=app.num_changes)
     return record
+
+
+def application_output(app, *, offset=None, length=output.WINDOW):
+    """(text, offset, total bytes) of a window of an application's output (by default its end):
+    from the server's own files when this server ran it, else the last MiB kept in the record."""
+    directory = private_dir(app) if app.work_dir else ''
+    if directory and output.exists(directory):
+        return output.read(directory, offset, length)
+    return app.output, 0, len(app.output.encode())
 
 
 def application_list(*, state=None, user=None, title=None, limit=100):

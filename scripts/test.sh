@@ -12,6 +12,18 @@ if [ ! -x /usr/bin/chromium ]; then
     if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
     $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium >/dev/null
 fi
+# the confinement tests run the client and applications as other local users: they must be able
+# to reach the interpreter (a pyenv under /root is not, by default)
+if [ "$(id -u)" = 0 ]; then
+    dir="$(.venv/bin/python -c 'import sys; print(sys.base_prefix)')"
+    while [ "$dir" != / ]; do
+        if [ "$(stat -c %A "$dir" | cut -c10)" != x ]; then
+            echo "making $dir traversable (o+x) so that test users can run $(.venv/bin/python -c 'import sys; print(sys.executable)')"
+            chmod o+x "$dir"
+        fi
+        dir="$(dirname "$dir")"
+    done
+fi
 MARIADB_URL="${DYNAMO_TEST_MARIADB_URL:-mysql://root@127.0.0.1:3306/dynamo}"
 BACKENDS="${DYNAMO_TEST_BACKENDS:-sqlite mariadb}"
 status=0

@@ -33,13 +33,21 @@ def checksum_bytes(data):
     return hashlib.sha256(data).hexdigest()
 
 
-def application_submit(*, user, server_id, hostname, work_base, script=None, title='DynamoExecutable',
+def private_dir(app):
+    """The server's own directory of an application (its output and its change stream), beside
+    the work areas and out of the application's reach (mode 0700, the server's)."""
+    return os.path.join(os.path.dirname(app.work_dir), '.private', str(app.id))
+
+
+def application_submit(*, user, server_id, hostname, work_base, run_as, script=None, title='DynamoExecutable',
                        script_path='', args='', write=False, timeout=None, interactive=False):
-    """Queue an application on a server. The row is created complete (work area and script in
-    place) so that the scheduler never sees half of it."""
+    """Queue an application on a server, to run as the OS account `run_as`. The row is created
+    complete (work area and script in place) so that the scheduler never sees half of it. The work
+    area is the server's (0700) until the application starts and it is handed to `run_as`."""
     os.makedirs(work_base, exist_ok=True)
+    os.chmod(work_base, 0o711)   # applications find their own area; nobody lists the others
+    os.makedirs(os.path.join(work_base, '.private'), mode=0o700, exist_ok=True)
     work_dir = tempfile.mkdtemp(prefix=timezone.now().strftime('%Y%m%d-%H%M%S-'), dir=work_base)
-    os.chmod(work_dir, 0o755)
     if script is not None:
         with open(os.path.join(work_dir, SCRIPT_FILE), 'wb') as f:
             f.write(script)
@@ -47,7 +55,7 @@ def application_submit(*, user, server_id, hostname, work_base, script=None, tit
         user=user, server_id=server_id, hostname=hostname, created=timezone.now(), work_dir=work_dir,
         title=(title or 'DynamoExecutable')[:255], script_path=script_path[:1024], args=args,
         checksum=checksum_bytes(script) if script is not None else '', write_request=write,
-        interactive=interactive, timeout=settings.DYNAMO_APP_TIMEOUT_HOURS if timeout is None else float(timeout))
+        interactive=interactive, run_as=run_as[:64], timeout=settings.DYNAMO_APP_TIMEOUT_HOURS if timeout is None else float(timeout))
 
 
 def application_assign(*, app_id):

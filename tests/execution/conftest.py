@@ -65,7 +65,8 @@ def make_application(tmp_path):
     from execution.services import applications
     counter = [0]
 
-    def make(server, body, args='', write=False, title='DynamoExecutable', authorize=False, timeout=None):
+    def make(server, body, args='', write=False, title='DynamoExecutable', authorize=False, timeout=None,
+             run_as='nobody'):
         counter[0] += 1
         script = textwrap.dedent(body).encode()
         path = tmp_path / f'script{counter[0]}.py'
@@ -75,7 +76,8 @@ def make_application(tmp_path):
         user = authorization.user_for_login(LOGIN)
         return applications.application_submit(
             user=user, server_id=server.record.id, hostname=server.record.hostname, work_base=server.work_base,
-            script=script, title=title, script_path=str(path), args=args, write=write, timeout=timeout)
+            run_as=run_as, script=script, title=title, script_path=str(path), args=args, write=write,
+            timeout=timeout)
     return make
 
 

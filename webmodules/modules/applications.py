@@ -1,9 +1,10 @@
 """The `applications` web module: application records, output, kill, and submitting a script
 (role operator or admin on target application; the same rules as `manage.py dynamo`)."""
-import os
+
+from django.conf import settings
 
 from execution import authorization, selectors
-from execution.runner import OUTPUT_FILE
+from execution import output
 from execution.runtime import RUNTIME
 from execution.services import applications
 from execution.topology import TOPOLOGY, server_paths
@@ -18,6 +19,15 @@ def _app(request, name='id'):
     if not isinstance(value, str) or not value.isascii() or not value.isdigit() or len(value) > 18:
         raise IllFormedRequest(name, value, 'expected an application id')
     return selectors.application_get(int(value))
+
+
+def _number(request, name, default):
+    value = request.get(name)
+    if value is None:
+        return default
+    if not isinstance(value, str) or not value.isascii() or not value.isdigit() or len(value) > 15:
+        raise IllFormedRequest(name, value, 'expected a number of bytes')
+    return int(value)
 
 
 class ListApps(WebModule):
@@ -46,7 +56,8 @@ class Poll(WebModule):
 
 class Output(WebModule):
     """Output (stdout and stderr) of application `id`, live while it runs: for its owner and for
-    operators and admins of target application."""
+    operators and admins of target application. A window of at most 4 MiB: by default the last
+    MiB; `offset` and `length` (bytes) choose another; `total` is the size of the whole."""
 
     def run(self, caller, request, inventory):
         app = _app(request)
@@ -54,15 +65,12 @@ class Output(WebModule):
             raise AuthorizationError(f'the output of application {app.id} is visible to its owner and to '
                                      f'operators and admins only' + ('' if caller.is_authenticated else
                                                                     ' (use HTTPS with a client certificate)'))
-        output = app.output
-        if not output and app.work_dir:
-            try:
-                with open(os.path.join(app.work_dir, OUTPUT_FILE), encoding='utf-8', errors='replace') as f:
-                    output = f.read()
-            except OSError:
-                output = ''
+        offset, length = _number(request, 'offset', None), _number(request, 'length', output.WINDOW)
+        if length > output.MAX_WINDOW:
+            raise IllFormedRequest('length', request.get('length'), f'at most {output.MAX_WINDOW} bytes')
+        text, offset, total = selectors.application_output(app, offset=offset, length=length)
         self.message = app.state
-        return {'id': app.id, 'state': app.state, 'output': output}
+        return {'id': app.id, 'state': app.state, 'output': text, 'offset': offset, 'total': total}
 
 
 class Kill(WebModule):
@@ -112,7 +120,7 @@ class Submit(WebModule):
             raise InvalidRequest('this process runs no application server')
         user = authorization.user_for_login(caller.name)
         app = applications.application_submit(user=user, server_id=server.id, hostname=server.hostname,
-                                              work_base=server_paths(server.bind)[1],
+                                              work_base=server_paths(server.bind)[1], run_as=settings.DYNAMO_APP_USER,
                                               script=script.encode(), title=str(params.get('title') or 'DynamoExecutable'),
                                           script_path='(web)', args=str(params.get('args') or ''),
                                           write=write, timeout=timeout)

@@ -1,0 +1,187 @@
+"""What the application process does, from its fork to its exit: set up its standard streams,
+confine itself (execution/confine.py), then run the script as __main__ from the bytes that were
+checked at submission (never re-read from a file someone could change). A write request streams
+its changes, in call order, into the pipe only its server holds the other end of, closed by an
+end marker only when the script exits with 0. It ends with os._exit: it never returns into the server.
+"""
+import builtins
+import hashlib
+import io
+import json
+import os
+import shlex
+import signal
+import sys
+import traceback
+
+from execution import confine
+
+APP_NICENESS = 10
+
+
+class ChangeWriter:
+    """Sink of the child's journal: one JSON line per operation; an end line marks completion."""
+
+    def __init__(self, fd):
+        self.f = open(fd, 'w', encoding='utf-8', buffering=1 << 20)
+        self.count = 0
+
+    def add(self, op, data):
+        self.f.write(json.dumps((op, data), separators=(',', ':')))
+        self.f.write('\n')
+        self.count += 1
+
+    def finish(self):
+        self.f.write(json.dumps({'end': self.count}) + '\n')
+        self.f.close()
+
+
+class ChangeCounter:
+    def __init__(self):
+        self.updates = 0
+        self.deletes = 0
+
+    def add(self, op, data):
+        if op == 'u':
+            self.updates += 1
+        else:
+            self.deletes += 1
+
+
+def main(*, inventory, spec, stdio, changes_fd, supervisor):
+    """The application process. `spec`: the Launch of runner.py; `stdio`: (in, out, err) fds."""
+    code = 70
+    try:
+        os.setsid()
+        confine.die_with(supervisor)
+        os.nice(APP_NICENESS)   # applications are batch work: the server's web answers come first
+        for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD, signal.SIGPIPE):
+            signal.signal(sig, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        _streams(*stdio)
+        keep = {0, 1, 2} | ({changes_fd} if changes_fd is not None else set())
+        for fd in _open_fds():   # nothing of the server's: database sockets, listening sockets, pipes
+            if fd not in keep:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        source = _script(spec)
+        account = spec.account
+        os.chown(spec.work_dir, account.uid, account.gid)
+        os.chmod(spec.work_dir, 0o700)
+        os.chdir(spec.work_dir)
+        confine.scrub_credentials(spec.readonly_db)
+        confine.scrub_environment(account)
+        limits = spec.limits
+        confine.set_limits(memory_bytes=limits.memory_bytes,
+                           processes=confine.processes_of(account.uid) + limits.processes if limits.processes else 0,
+                           cpu_seconds=limits.cpu_seconds)
+        confine.drop_privileges(account, parent=supervisor)
+        code = _run(inventory, spec, source, changes_fd)
+    except BaseException:
+        try:
+            traceback.print_exc()
+        except BaseException:
+            pass
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+
+
+def _open_fds():
+    try:
+        return sorted(int(fd) for fd in os.listdir('/proc/self/fd') if int(fd) > 2)
+    except OSError:
+        return range(3, 65536)
+
+
+def _streams(stdin_fd, stdout_fd, stderr_fd):
+    os.dup2(stdin_fd, 0)
+    os.dup2(stdout_fd, 1)
+    os.dup2(stderr_fd, 2)
+    sys.stdin = io.TextIOWrapper(io.FileIO(0, 'r', closefd=False), encoding='utf-8')
+    sys.stdout = io.TextIOWrapper(io.FileIO(1, 'w', closefd=False), encoding='utf-8',
+                                  errors='backslashreplace', line_buffering=True)
+    sys.stderr = io.TextIOWrapper(io.FileIO(2, 'w', closefd=False), encoding='utf-8',
+                                  errors='backslashreplace', line_buffering=True)
+
+
+def _script(spec):
+    """The script's bytes, read (as root, before the work area changes hands) and checked against
+    the checksum recorded at submission."""
+    if spec.interactive:
+        return None
+    with open(os.path.join(spec.work_dir, spec.script_file), 'rb') as f:
+        source = f.read()
+    if hashlib.sha256(source).hexdigest() != spec.checksum:
+        raise RuntimeError('the script in the work area is not the one submitted')
+    return source
+
+
+def _run(inventory, spec, source, changes_fd):
+    import dynamo.core.executable as executable
+    from inventory.store import FileCatalog
+    inventory.files = FileCatalog()
+    sink = ChangeWriter(changes_fd) if spec.write else ChangeCounter()
+    journal = inventory.begin(undo_limit=0, sink=sink.add)
+    journal.portable_files = True
+    executable.inventory = inventory
+    executable.read_only = not spec.write
+    executable.authorized = spec.write
+    if spec.interactive:
+        return _console(inventory)
+    name = spec.display_path
+    sys.argv = [name] + shlex.split(spec.args)
+    sys.path.insert(0, spec.work_dir)
+    code = _exec_script(source, name)
+    sys.stdout.flush()
+    if code == 0 and spec.write:
+        sink.finish()
+    elif not spec.write and (sink.updates or sink.deletes):
+        sys.stderr.write(f'[dynamo] read-only run: would apply {sink.updates} updates and '
+                         f'{sink.deletes} deletes\n')
+    return code
+
+
+def _exec_script(source, name):
+    """Run the script as __main__; its exit code. Tracebacks name the script as submitted."""
+    try:
+        code = compile(source, name, 'exec')
+        exec(code, {'__name__': '__main__', '__file__': name, '__builtins__': builtins})
+        return 0
+    except SystemExit as exc:
+        if exc.code is None:
+            return 0
+        if isinstance(exc.code, int):
+            return exc.code & 0xff
+        sys.stderr.write(f'{exc.code}\n')
+        return 1
+    except KeyboardInterrupt:
+        sys.stderr.write('interrupted\n')
+        return 2
+    except BaseException as exc:
+        tb = exc.__traceback__
+        while tb is not None and tb.tb_frame.f_code.co_filename != name:
+            tb = tb.tb_next   # hide the runner's own frames
+        traceback.print_exception(type(exc), exc, tb or exc.__traceback__)
+        return 1
+
+
+def _console(inventory):
+    import code
+    try:
+        import readline  # noqa: F401  (line editing on the real terminal)
+    except ImportError:
+        pass
+    banner = (f'Dynamo interactive console (read-only): `inventory` holds {len(inventory.datasets)} '
+              f'datasets at {len(inventory.sites)} sites. Ctrl-D exits.')
+    console = code.InteractiveConsole({'inventory': inventory, '__name__': '__console__'})
+    try:
+        console.interact(banner=banner, exitmsg='')
+    except SystemExit:
+        pass
+    return 0
