@@ -19,7 +19,9 @@ from inventory.models import ChangeSet, ChangeSetChunk, InventoryState
 from inventory.objects import ObjectError, from_dict
 
 log = logging.getLogger('dynamo.writes')
-CHUNK = 5000
+CHUNK = 5000                # operations per chunk of the change-set log, at most
+CHUNK_BYTES = 1 << 20       # and about this much JSON
+INSERT_BYTES = 4 << 20      # chunks written by one INSERT
 _observers = []   # callables told of every committed change set (the server's metrics)
 
 
@@ -224,14 +226,34 @@ class _ChangeSetWriter:
             self._flush()
 
     def _flush(self):
-        chunks = []
-        for start in range(0, len(self.buffer), CHUNK):
-            data = json.dumps(self.buffer[start:start + CHUNK], separators=(',', ':'))
-            self.hash.update(data.encode())
-            chunks.append(ChangeSetChunk(changeset_id=self.seq, index=self.index, data=data))
-            self.index += 1
-        ChangeSetChunk.objects.bulk_create(chunks)
+        # a chunk holds at most CHUNK operations and about CHUNK_BYTES of JSON (one bigger operation
+        # is a chunk of its own), and one INSERT at most INSERT_BYTES: far below the 16 MiB and
+        # more of a MariaDB max_allowed_packet, whatever the size of the objects
+        chunks, batch, ops, size = [], 0, [], 0
+        for op in self.buffer:
+            text = json.dumps(op, separators=(',', ':'))
+            if ops and (len(ops) >= CHUNK or size + len(text) > CHUNK_BYTES):
+                batch = self._chunk(ops, chunks, batch)
+                ops, size = [], 0
+            ops.append(text)
+            size += len(text) + 1
+        if ops:
+            self._chunk(ops, chunks, batch)
+        if chunks:
+            ChangeSetChunk.objects.bulk_create(chunks)
         self.buffer = []
+
+    def _chunk(self, ops, chunks, batch):
+        data = '[' + ','.join(ops) + ']'
+        encoded = data.encode()
+        self.hash.update(encoded)
+        if chunks and batch + len(encoded) > INSERT_BYTES:
+            ChangeSetChunk.objects.bulk_create(chunks)
+            chunks.clear()
+            batch = 0
+        chunks.append(ChangeSetChunk(changeset_id=self.seq, index=self.index, data=data))
+        self.index += 1
+        return batch + len(encoded)
 
     def close(self, num_changes):
         self._flush()
@@ -262,10 +284,11 @@ def apply_request(*, inventory, kind, text, origin, progress=None, ram_lock=None
 
 
 def summarize(applied):
-    """{'seq', 'num_changes', 'elapsed', counts..., 'names'} for clients."""
+    """{'seq', 'num_changes', 'elapsed', counts..., 'names', 'warnings'} for clients."""
     result = dict(applied.result)
-    names = getattr(applied.result, 'names', None)
-    if names is not None:
-        result['names'] = names
+    for extra in ('names', 'warnings'):
+        value = getattr(applied.result, extra, None)
+        if value:
+            result[extra] = value
     result.update(seq=applied.seq, num_changes=applied.num_changes, elapsed=round(applied.elapsed, 3))
     return result

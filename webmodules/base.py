@@ -60,6 +60,16 @@ class MethodNotAllowed(WebError):
     result = 'Method Not Allowed'
 
 
+class PayloadTooLarge(WebError):
+    status = 413
+    result = 'Request Entity Too Large'
+
+
+class Busy(TryAgain):
+    """Every web thread that may run an expensive request is running one: retry shortly."""
+    retry_after = 1
+
+
 class Configuration(dict):
     """Dict with attribute access; strings have $(ENV) replaced by the environment variable."""
 

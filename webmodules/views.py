@@ -2,17 +2,23 @@
 
 They identify the caller, find the module class, enforce what it declares (authentication, roles,
 write access), run it against the RAM image and map every error to a status code in one place.
+Module calls are expensive: all but RESERVED_THREADS web threads may run them at once, so that
+health checks, metrics and cached answers always find a thread (docs/web.md, "Limits").
 """
 import json
 import logging
+import os
+import tempfile
 import threading
 import traceback
 from collections import OrderedDict
 
 from django.conf import settings
-from django.http import HttpResponse
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent
+from django.http import Http404, HttpResponse, UnreadablePostError
 from django.template.loader import render_to_string
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from rest_framework.exceptions import APIException
 from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -23,8 +29,8 @@ from execution.metrics import METRICS
 from execution.runtime import RUNTIME
 from inventory.errors import ObjectError, ServiceError
 from webmodules import identity
-from webmodules.base import (AuthenticationRequired, AuthorizationError, HTMLMixin, MethodNotAllowed,
-                             NotFound, TryAgain, WebError)
+from webmodules.base import (AuthenticationRequired, AuthorizationError, Busy, HTMLMixin, InvalidRequest,
+                             MethodNotAllowed, NotFound, PayloadTooLarge, TryAgain, WebError)
 from webmodules.registry import get_registry
 
 log = logging.getLogger('dynamo.web')
@@ -56,16 +62,114 @@ def request_params(request):
     return params
 
 
+def _declared_length(request):
+    try:
+        return int(request.META.get('CONTENT_LENGTH') or 0)
+    except ValueError:
+        raise InvalidRequest('the Content-Length header is not a number') from None
+
+
+def _truncated(got, declared):
+    what = 'ended before all' if got is None else f'ended after {got}'
+    return InvalidRequest(f'the request body {what} of the {declared} bytes its Content-Length announced '
+                          f'(the client stopped sending)')
+
+
 def json_body(request):
-    if request.method != 'POST' or not request.body:
+    """The decoded JSON body of a POST request (at most DATA_UPLOAD_MAX_MEMORY_SIZE), or None."""
+    if request.method != 'POST' or request.content_type in ('application/x-www-form-urlencoded',
+                                                            'multipart/form-data'):
         return None
-    if request.content_type in ('application/x-www-form-urlencoded', 'multipart/form-data'):
+    declared = _declared_length(request)
+    if declared > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
+        raise PayloadTooLarge(f'the request body is {declared} bytes; this endpoint takes at most '
+                              f'{settings.DATA_UPLOAD_MAX_MEMORY_SIZE}')
+    try:
+        body = request.body
+    except UnreadablePostError:
+        raise _truncated(None, declared) from None
+    if len(body) < declared:
+        raise _truncated(len(body), declared)
+    if not body:
         return None
     try:
-        return json.loads(request.body)
+        return json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
-        from webmodules.base import InvalidRequest
         raise InvalidRequest(f'the request body is not valid JSON: {exc}') from None
+    except RecursionError:
+        raise InvalidRequest('the request body is not valid JSON: arrays or objects nested too deeply') from None
+
+
+def spool_body(request):
+    """A POST body copied to a temporary file a piece at a time, within DYNAMO_MAX_DOCUMENT_MB;
+    returns its path (the caller removes it), or None without a body."""
+    limit = settings.DYNAMO_MAX_DOCUMENT_MB << 20
+    declared = _declared_length(request)
+    if declared > limit:
+        raise PayloadTooLarge(f'the document is {declared} bytes, over the maximum of '
+                              f'{settings.DYNAMO_MAX_DOCUMENT_MB} MB (DYNAMO_MAX_DOCUMENT_MB)')
+    if declared <= 0:
+        return None
+    fd, path = tempfile.mkstemp(prefix='dynamo-body-', suffix='.json')
+    try:
+        got = 0
+        with os.fdopen(fd, 'wb') as f:
+            while got < declared:
+                try:
+                    piece = request.read(min(1 << 20, declared - got))
+                except OSError:   # the socket timed out or broke: the client stopped sending
+                    piece = b''
+                if not piece:
+                    raise _truncated(got, declared)
+                f.write(piece)
+                got += len(piece)
+    except BaseException:
+        os.unlink(path)
+        raise
+    return path
+
+
+class _Gate:
+    """Lets at most `size` expensive requests run at once; one more is refused at once (503 with
+    a Retry-After), so that it does not take one of the threads kept for cheap requests."""
+
+    def __init__(self):
+        self._semaphore = None
+        self._lock = threading.Lock()
+
+    @property
+    def size(self):
+        return max(1, settings.DYNAMO_WEB_THREADS - RESERVED_THREADS)
+
+    def __enter__(self):
+        with self._lock:
+            if self._semaphore is None:
+                self._semaphore = threading.BoundedSemaphore(self.size)
+        if not self._semaphore.acquire(blocking=False):
+            raise Busy(f'the server is answering {self.size} expensive requests already; retry in a second')
+        return self
+
+    def __exit__(self, *exc):
+        self._semaphore.release()
+        return False
+
+
+RESERVED_THREADS = 2
+# modules whose calls are cheap (health): never refused for being busy
+CHEAP_MODULES = frozenset({'server'})
+EXPENSIVE = _Gate()
+
+
+class _Ungated:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _gate(module):
+    return _Ungated() if module in CHEAP_MODULES else EXPENSIVE
 
 
 class ReadOnlyInventory:
@@ -106,21 +210,32 @@ def run_module(request, mode, module, name):
         raise TryAgain('the inventory is loading; try again shortly')
     params = request_params(request)
     instance = cls(get_registry().config)
-    instance.input_data = json_body(request)
-    if cls.write_enabled:
-        content, applied = writepath.submit_write(lambda inv: instance.run(caller, params, inv),
-                                                  origin=f'web:{caller.name}:/{mode}/{module}/{name}',
-                                                  timeout=settings.DYNAMO_WEB_WRITE_WAIT)
-        if applied.num_changes and not instance.message:
-            instance.message = f'applied as change set {applied.seq} ({applied.num_changes} changes)'
-        return content, instance
-    with RUNTIME.lock.read():
-        return instance.run(caller, params, ReadOnlyInventory(RUNTIME.inventory)), instance
+    spooled = None
+    try:
+        if hasattr(instance, 'load_document') and request.method == 'POST':
+            # a module that reads documents of any size: the body goes to a file, read from there
+            spooled = spool_body(request)
+            if spooled is not None:
+                instance.load_document(spooled)
+        else:
+            instance.input_data = json_body(request)
+        if cls.write_enabled:
+            content, applied = writepath.submit_write(lambda inv: instance.run(caller, params, inv),
+                                                      origin=f'web:{caller.name}:/{mode}/{module}/{name}',
+                                                      timeout=settings.DYNAMO_WEB_WRITE_WAIT)
+            if applied.num_changes and not instance.message:
+                instance.message = f'applied as change set {applied.seq} ({applied.num_changes} changes)'
+            return content, instance
+        with RUNTIME.lock.read():
+            return instance.run(caller, params, ReadOnlyInventory(RUNTIME.inventory)), instance
+    finally:
+        if spooled is not None:
+            os.unlink(spooled)
 
 
 _RESULTS = {400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found',
             405: 'Method Not Allowed', 406: 'Not Acceptable', 413: 'Request Entity Too Large',
-            500: 'Internal Server Error', 503: 'Service Unavailable'}
+            415: 'Unsupported Media Type', 500: 'Internal Server Error', 503: 'Service Unavailable'}
 
 
 def _error(exc):
@@ -129,6 +244,20 @@ def _error(exc):
     reloading) 503 with a Retry-After; anything else is a bug: 500, logged."""
     if isinstance(exc, WebError):
         return exc.status, exc.result, str(exc), getattr(exc, 'retry_after', None) or (5 if exc.status == 503 else None)
+    if isinstance(exc, APIException):   # REST framework's own: method, Accept header, format
+        return exc.status_code, _RESULTS.get(exc.status_code, 'Bad Request'), _detail(exc.detail), None
+    if isinstance(exc, Http404):
+        return 404, 'Not Found', str(exc) or 'not found', None
+    if isinstance(exc, RequestDataTooBig):
+        return 413, _RESULTS[413], (f'the request body is over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes, '
+                                    f'the most this endpoint takes'), None
+    if isinstance(exc, TooManyFieldsSent):
+        return 400, 'Bad Request', (f'the request has more than {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} '
+                                    f'parameters'), None
+    if isinstance(exc, SuspiciousOperation):
+        return 400, 'Bad Request', f'the request was refused: {exc}', None
+    if isinstance(exc, UnreadablePostError):
+        return 400, 'Bad Request', f'the request body could not be read: {exc}', None
     if isinstance(exc, execution_errors.ClientError):
         return exc.status, _RESULTS.get(exc.status, 'Bad Request'), str(exc), None
     if isinstance(exc, ObjectError):
@@ -138,6 +267,14 @@ def _error(exc):
     log.exception('web request failed')
     message = 'internal error' + (f': {traceback.format_exc()}' if settings.DEBUG else ' (see the server log)')
     return 500, 'Internal Server Error', message, None
+
+
+def _detail(detail):
+    if isinstance(detail, (list, tuple)):
+        return '; '.join(_detail(d) for d in detail)
+    if isinstance(detail, dict):
+        return '; '.join(f'{k}: {_detail(v)}' for k, v in detail.items())
+    return str(detail)
 
 
 def error_response(exc):
@@ -181,7 +318,18 @@ class _AnswerCache:
 ANSWERS = _AnswerCache()
 
 
-class DataView(APIView):
+def _envelope_errors(exc, context):
+    return error_response(exc)
+
+
+class _EnvelopeErrors:
+    """REST framework's own errors (405, 406, a bad format, too many parameters) in the envelope."""
+
+    def get_exception_handler(self):
+        return _envelope_errors
+
+
+class DataView(_EnvelopeErrors, APIView):
     """/data/<module>/<name>: the module's value in {"result", "message", "data"}."""
     renderer_classes = [JSONRenderer, BrowsableAPIRenderer]
     authentication_classes = []
@@ -204,7 +352,8 @@ class DataView(APIView):
                     return error_response(exc)
                 return HttpResponse(body, content_type='application/json')
         try:
-            content, instance = run_module(raw, 'data', module, name)
+            with _gate(module):
+                content, instance = run_module(raw, 'data', module, name)
         except Exception as exc:
             return error_response(exc)
         # (also while a change set is being written to the database: readers already see all of
@@ -237,7 +386,8 @@ class DataView(APIView):
 
 def web_view(request, module, name):
     try:
-        content, instance = run_module(request, 'web', module, name)
+        with _gate(module):
+            content, instance = run_module(request, 'web', module, name)
     except Exception as exc:
         status, result, message, retry_after = _error(exc)
         response = HttpResponse(render_to_string('webmodules/error.html', {'status': status, 'result': result,
@@ -263,7 +413,7 @@ def data_not_found(request, rest=''):
                         content_type='application/json')
 
 
-class OpenAPIView(APIView):
+class OpenAPIView(_EnvelopeErrors, APIView):
     """OpenAPI 3 description of every /data endpoint of the loaded modules."""
     authentication_classes = []
     permission_classes = []

@@ -1,30 +1,81 @@
 """The queue of writes waiting for the primary (injections, forwarded change lists): submit,
-claim, finish, wait. The primary's loop applies them in order through the inventory write path."""
+claim, finish, wait. The primary's loop applies them in order through the inventory write path.
+
+A payload is stored as chunks of CHUNK_CHARS characters, one INSERT each (a statement stays far
+below MariaDB's max_allowed_packet), and a document is read back one chunk at a time."""
 import json
 import time
 
 from django.db import transaction
+from django.db.models import Sum
+from django.db.models.functions import Length
 from django.utils import timezone
 
 from execution.models import ChangeRequest, ChangeRequestChunk, RequestKind, RequestState
 
-CHUNK_CHARS = 2_000_000
+CHUNK_CHARS = 1_000_000
+# kinds whose payload the write path reads as a stream of chunks (documents); the others are
+# change lists, read whole
+STREAMED_KINDS = (RequestKind.INJECT, RequestKind.DELETE)
 
 
-def request_submit(*, kind, origin, payload, lease=''):
-    """Queue a write for the server. payload: the document text, or a JSON list of operations."""
+def request_submit(*, kind, origin, payload=None, pieces=None, lease='', on_chunk=None):
+    """Queue a write for the server. payload: the document text, or a JSON list of operations; or
+    `pieces`, an iterable of text pieces (a document read from a file as it is sent). The request
+    becomes visible to the server only once every chunk is in. `on_chunk(characters so far)`."""
     if kind not in RequestKind.values:
         raise ValueError(f'unknown request kind {kind!r}')
+    if pieces is None:
+        pieces = [payload or '']
     with transaction.atomic(using=ChangeRequest.objects.db):
         request = ChangeRequest.objects.create(kind=kind, origin=origin[:255], created=timezone.now(),
                                                lease=lease[:255])
-        ChangeRequestChunk.objects.bulk_create(
-            ChangeRequestChunk(request=request, index=i, data=payload[start:start + CHUNK_CHARS])
-            for i, start in enumerate(range(0, max(len(payload), 1), CHUNK_CHARS)))
+        index, sent, pending = 0, 0, ''
+        for piece in pieces:
+            pending += piece
+            while len(pending) >= CHUNK_CHARS:
+                _chunk(request, index, pending[:CHUNK_CHARS])
+                index, sent, pending = index + 1, sent + CHUNK_CHARS, pending[CHUNK_CHARS:]
+                if on_chunk:
+                    on_chunk(sent)
+        if pending or index == 0:
+            _chunk(request, index, pending)
+            sent += len(pending)
+            if on_chunk:
+                on_chunk(sent)
     return request
 
 
+def _chunk(request, index, data):
+    ChangeRequestChunk.objects.create(request=request, index=index, data=data)
+
+
+class ChunkedPayload:
+    """A queued document read back from its chunks, one at a time, each time it is walked: a
+    source of text pieces for inventory.injection (`pieces()`, `size`); str() joins it."""
+
+    def __init__(self, request):
+        self.request_id = request.id
+        chunks = ChangeRequestChunk.objects.filter(request_id=request.id)
+        self.count = chunks.count()
+        self.size = chunks.aggregate(n=Sum(Length('data')))['n'] or 0
+
+    def __len__(self):
+        return self.size
+
+    def pieces(self):
+        for index in range(self.count):
+            yield ChangeRequestChunk.objects.filter(request_id=self.request_id, index=index) \
+                .values_list('data', flat=True).first() or ''
+
+    def __str__(self):
+        return ''.join(self.pieces())
+
+
 def request_payload(request):
+    """The payload of a request: a ChunkedPayload for documents, the text of a change list."""
+    if request.kind in STREAMED_KINDS:
+        return ChunkedPayload(request)
     return ''.join(ChangeRequestChunk.objects.filter(request=request).order_by('index')
                    .values_list('data', flat=True))
 

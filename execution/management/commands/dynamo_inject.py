@@ -1,7 +1,10 @@
 """Inject (or, with --delete, invalidate) inventory data from a JSON document."""
 import logging
+import os
 import sys
+import tempfile
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from dynamo_site.cli import require_database
@@ -10,7 +13,8 @@ from execution.topology import TOPOLOGY
 
 
 class Command(BaseCommand):
-    help = 'Inject objects described by a JSON document (FILE or - for stdin); --delete removes them.'
+    help = ('Inject objects described by a JSON document (FILE or - for stdin); --delete removes them. '
+            'Documents are read a piece at a time, up to DYNAMO_MAX_DOCUMENT_MB.')
 
     def add_arguments(self, parser):
         parser.add_argument('document', help='JSON file, or - to read standard input')
@@ -23,13 +27,36 @@ class Command(BaseCommand):
         require_database()
         TOPOLOGY.resolve_primary()
         path = options['document']
+        spooled = None
         try:
-            text = sys.stdin.read() if path == '-' else open(path, encoding='utf-8').read()
+            if path == '-':   # read more than once: kept in a temporary file meanwhile
+                spooled = path = _spool(sys.stdin.buffer)
+            outcome = writepath.submit_document(kind='delete' if options['delete'] else 'inject', path=path,
+                                                timeout=options['timeout'], out=self.stdout, err=self.stderr)
         except OSError as exc:
-            raise CommandError(f'cannot read {path}: {exc.strerror}')
-        kind = 'delete' if options['delete'] else 'inject'
-        outcome = writepath.submit_document(kind=kind, text=text, timeout=options['timeout'],
-                                         out=self.stdout, err=self.stderr)
+            raise CommandError(f'cannot read {path}: {exc.strerror}') from None
+        finally:
+            if spooled:
+                os.unlink(spooled)
         if not outcome.ok:
             raise CommandError(outcome.message)
         self.stdout.write(outcome.report)
+
+
+def _spool(stream):
+    limit = writepath.max_document_bytes()
+    with tempfile.NamedTemporaryFile('wb', prefix='dynamo-inject-', suffix='.json', delete=False) as f:
+        try:
+            copied = 0
+            while True:
+                piece = stream.read(1 << 20)
+                if not piece:
+                    return f.name
+                copied += len(piece)
+                if copied > limit:
+                    raise CommandError(f'the document on standard input is over the maximum of '
+                                       f'{settings.DYNAMO_MAX_DOCUMENT_MB} MB (DYNAMO_MAX_DOCUMENT_MB)')
+                f.write(piece)
+        except BaseException:
+            os.unlink(f.name)
+            raise

@@ -1,12 +1,19 @@
 """The `inventory` web module: the RAM image as JSON (/data/inventory/...) and HTML pages
 (/web/inventory/...); injection and deletion for users with the admin role on `inventory`.
 
-Sizes and quotas are in bytes, times in UNIX seconds.
+Sizes and quotas are in bytes, times in UNIX seconds. Long answers are paged (`limit`, `offset`),
+and a query may use DYNAMO_WEB_QUERY_SECONDS of CPU time (docs/web.md, "Limits").
 """
+from django.conf import settings
+
 from inventory import injection, selectors
-from webmodules.base import IllFormedRequest, MissingParameter, WebModule, yesno
+from webmodules.base import IllFormedRequest, InvalidRequest, MissingParameter, WebModule, yesno
 
 from .pages import SiteUsagePage, DatasetSearchPage, ReplicaTablePage
+
+
+# rows one answer may hold; more are asked for page by page (limit, offset)
+MAX_ROWS = {'datasets': 200_000, 'blocks': 50_000}
 
 
 def _one(request, name):
@@ -16,15 +23,49 @@ def _one(request, name):
     return value
 
 
+def _budget():
+    return selectors.Budget(settings.DYNAMO_WEB_QUERY_SECONDS)
+
+
+def _count(request, name, maximum=None):
+    value = _one(request, name)
+    if value is None:
+        return None
+    if not (isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 12):
+        raise IllFormedRequest(name, value, 'expected a non-negative integer')
+    value = int(value)
+    if maximum is not None and value > maximum:
+        raise IllFormedRequest(name, value, f'at most {maximum}')
+    return value
+
+
+def _paged(module, request, kind, query):
+    """query(offset, limit) -> selectors.Rows, within MAX_ROWS[kind]; the message says which rows."""
+    maximum = MAX_ROWS[kind]
+    limit = _count(request, 'limit', maximum)
+    offset = _count(request, 'offset') or 0
+    rows = query(offset, maximum + 1 if limit is None else limit)
+    if limit is None and rows.total > maximum:
+        raise InvalidRequest(f'{rows.total} {kind} match, more than the {maximum} one answer holds: narrow the '
+                             f'patterns, or ask for them page by page with limit (at most {maximum}) and offset')
+    if limit is None and not offset:
+        module.message = f'{rows.total} {kind}'
+    else:
+        module.message = f'{kind} {offset + 1}-{offset + len(rows)} of {rows.total}' if rows else \
+            f'no {kind} from offset {offset} (of {rows.total})'
+    return list(rows)
+
+
 class Datasets(WebModule):
     """Datasets matching `dataset` (shell wildcards, comma-separated): name, size, number of
-    files and blocks, status, type, open flag, last update and the sites holding a replica."""
+    files and blocks, status, type, open flag, last update and the sites holding a replica.
+    Paged with `limit` and `offset` (by name)."""
     cacheable = True
 
     def run(self, caller, request, inventory):
-        data = selectors.datasets(inventory, _one(request, 'dataset'))
-        self.message = f'{len(data)} datasets'
-        return data
+        pattern, budget = _one(request, 'dataset'), _budget()
+        return _paged(self, request, 'datasets', lambda offset, limit: selectors.datasets(
+            inventory, pattern, offset=offset, limit=limit, budget=budget))
 
 
 class Sites(WebModule):
@@ -57,7 +98,8 @@ def _aliased(request, name, original):
 class BlockReplicas(WebModule):
     """Blocks and their replicas. Filters: `dataset` or `block` (dataset#block) pattern (one is
     required), `site` (or the original's `node`), `group` (patterns), `complete` (y/n),
-    `updated_since` (or the original's `update_since`; UNIX time)."""
+    `updated_since` (or the original's `update_since`; UNIX time). Paged with `limit` and
+    `offset` (by dataset, then block)."""
     cacheable = True
 
     def run(self, caller, request, inventory):
@@ -73,11 +115,11 @@ class BlockReplicas(WebModule):
                 since = int(since)
             except (TypeError, ValueError):
                 raise IllFormedRequest('updated_since', since, 'expected a UNIX time') from None
-        data = selectors.block_replicas(inventory, dataset=_one(request, 'dataset'), block=block,
-                                        site=_aliased(request, 'site', 'node'), group=_one(request, 'group'),
-                                        complete=yesno(request, 'complete'), updated_since=since)
-        self.message = f'{len(data)} blocks'
-        return data
+        filters = dict(dataset=_one(request, 'dataset'), block=block, site=_aliased(request, 'site', 'node'),
+                       group=_one(request, 'group'), complete=yesno(request, 'complete'), updated_since=since)
+        budget = _budget()
+        return _paged(self, request, 'blocks', lambda offset, limit: selectors.block_replicas(
+            inventory, offset=offset, limit=limit, budget=budget, **filters))
 
 
 class Stats(WebModule):
@@ -90,7 +132,8 @@ class Stats(WebModule):
         list_by = _one(request, 'list_by') or 'site'
         if list_by not in selectors.STATS_KEYS:
             raise IllFormedRequest('list_by', list_by, 'one of ' + ', '.join(selectors.STATS_KEYS))
-        return selectors.stats(inventory, list_by=list_by, dataset=_one(request, 'dataset'), site=_one(request, 'site'))
+        return selectors.stats(inventory, list_by=list_by, dataset=_one(request, 'dataset'), site=_one(request, 'site'),
+                               budget=_budget())
 
 
 def _document(module):
@@ -114,6 +157,11 @@ class Inject(WebModule):
     the message carries warnings (the original client's "gruop", read as "group")."""
     require_roles = (('admin', 'inventory'),)
     write_enabled = True
+
+    def load_document(self, path):
+        """The JSON body, which the dispatcher wrote to the file `path`: checked as it is read,
+        before the write starts (a document of any size up to DYNAMO_MAX_DOCUMENT_MB)."""
+        self.input_data = injection.read_document(injection.FileSource(path))
 
     def run(self, caller, request, inventory):
         doc = _document(self)
