@@ -15,6 +15,7 @@ import sys
 import traceback
 
 from execution import confine
+from execution.builtins import resolve as resolve_builtin
 
 APP_NICENESS = 10
 
@@ -113,7 +114,7 @@ def _streams(stdin_fd, stdout_fd, stderr_fd):
 def _script(spec):
     """The script's bytes, read (as root, before the work area changes hands) and checked against
     the checksum recorded at submission."""
-    if spec.interactive:
+    if spec.interactive or spec.builtin_run:
         return None
     with open(os.path.join(spec.work_dir, spec.script_file), 'rb') as f:
         source = f.read()
@@ -134,6 +135,8 @@ def _run(inventory, spec, source, changes_fd):
     executable.authorized = spec.write
     if spec.interactive:
         return _console(inventory)
+    if spec.builtin_run:
+        return _run_builtin(inventory, spec, changes_fd)
     name = spec.display_path
     sys.argv = [name] + shlex.split(spec.args)
     sys.path.insert(0, spec.work_dir)
@@ -145,6 +148,21 @@ def _run(inventory, spec, source, changes_fd):
         sys.stderr.write(f'[dynamo] read-only run: would apply {sink.updates} updates and '
                          f'{sink.deletes} deletes\n')
     return code
+
+
+def _run_builtin(inventory, spec, result_fd):
+    """A built-in cycle: its run function on the (private, read-only) image; the result goes to
+    the server on the pipe, for its commit."""
+    try:
+        result = resolve_builtin(spec.builtin_run)(inventory, json.loads(spec.args or '{}'))
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 1
+    except BaseException:
+        traceback.print_exc()
+        return 1
+    with open(result_fd, 'w', encoding='utf-8') as f:
+        json.dump(result, f, separators=(',', ':'))
+    return 0
 
 
 def _exec_script(source, name):

@@ -18,10 +18,11 @@ from django.conf import settings
 from django.db import connection
 
 from accounts.selectors import caller_for_login
-from execution import authorization, confine, selectors
+from execution import authorization, builtins, confine, selectors
 from execution.errors import ClientError
 from execution.protocol import Reader, send_msg
 from execution.services import applications
+from execution.topology import TOPOLOGY
 
 log = logging.getLogger('dynamo.apps')
 
@@ -230,6 +231,40 @@ class AppServer:
             q = None if msg.get('async') else self.hub.subscribe_locked(app.id)
         log.info('application %d submitted by %s: %s %s', app.id, user.username, app.script_path, app.args)
         send_msg(conn, {'id': app.id, 'work_dir': app.work_dir})
+        self.wake.set()
+        if q is not None:
+            self._stream(conn, reader, app.id, q, caller)
+
+    def _cmd_builtin(self, conn, reader, msg, user, caller, uid):
+        """Start a built-in cycle (Detox, Dealer, ...): operators and admins of its target only,
+        on the primary only; it runs as DYNAMO_APP_USER like a web submission."""
+        try:
+            builtin = builtins.get(str(msg.get('name')))
+        except LookupError as exc:
+            send_msg(conn, {'error': str(exc)})
+            return
+        params = msg.get('params') or {}
+        if TOPOLOGY.is_secondary:
+            reason = f'built-in cycles run on the primary server ({TOPOLOGY.describe_primary()})'
+        elif not applications.may_start_builtin(caller, builtin):
+            reason = f'{caller.name} needs the role operator or admin on target {builtin.target} to start {builtin.name}'
+        elif self.scheduler.disabled:
+            reason = f'this server does not run applications: {self.scheduler.disabled}'
+        elif not isinstance(params, dict):
+            reason = 'the parameters of a cycle are a JSON object'
+        else:
+            reason = ''
+        if reason:
+            send_msg(conn, {'error': reason})
+            return
+        with self.hub.lock:
+            app = applications.application_submit_builtin(
+                name=builtin.name, params=params, user=user, server_id=self.server.id,
+                hostname=self.server.hostname, work_base=self.work_base, timeout=msg.get('timeout'))
+            q = None if msg.get('async') else self.hub.subscribe_locked(app.id)
+        log.info('cycle %s submitted as application %d by %s', builtin.name, app.id, user.username,
+                 extra={'application': app.id, 'builtin': builtin.name})
+        send_msg(conn, {'id': app.id})
         self.wake.set()
         if q is not None:
             self._stream(conn, reader, app.id, q, caller)

@@ -107,6 +107,18 @@ def submit(*, socket_path, command, title, write, asynchronous, timeout):
     return reply['id'], client.stream(reply['id'])
 
 
+def run_builtin(*, socket_path, name, params, asynchronous=False, timeout=None, out=sys.stdout, err=sys.stderr):
+    """Start the built-in cycle `name` with `params`; (id, final state, its record) when waited for,
+    (id, None, None) with asynchronous."""
+    client = Client(socket_path)
+    reply = client.request({'cmd': 'builtin', 'name': name, 'params': params, 'async': asynchronous,
+                            'timeout': timeout})
+    if asynchronous:
+        return reply['id'], None, None
+    final = client.stream(reply['id'], out=out, err=err)
+    return reply['id'], final, poll(socket_path=socket_path, app_id=reply['id'])
+
+
 def interact(*, socket_path):
     client = Client(socket_path)
     reply = client.request({'cmd': 'interact'}, fds=[0, 1, 2])

@@ -111,6 +111,9 @@ class Application(models.Model):
     interactive = models.BooleanField(default=False)
     run_as = models.CharField(max_length=64, blank=True, default='',
                               help_text='the OS account it runs as (the submitter, or DYNAMO_APP_USER)')
+    builtin = models.CharField(max_length=64, blank=True, default='',
+                               help_text='a built-in cycle (settings.DYNAMO_BUILTIN_APPLICATIONS) instead of a script')
+    result = models.TextField(blank=True, default='', help_text="JSON: what a built-in cycle's commit reported")
     state = models.CharField(max_length=16, choices=AppState.choices, default=AppState.NEW)
     exit_code = models.IntegerField(null=True, blank=True)
     message = models.TextField(blank=True, default='')

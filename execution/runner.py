@@ -39,6 +39,7 @@ class Launch:
     account: confine.Account
     readonly_db: dict
     limits: Limits
+    builtin_run: str = ''         # a built-in cycle's run function ('module:function') instead of a script
 
 
 @dataclass
@@ -56,7 +57,7 @@ def fork_application(*, inventory, spec, interactive_fds=None):
     if interactive_fds is None:
         pipes['out'] = os.pipe()
         pipes['err'] = os.pipe()
-    if spec.write:
+    if spec.write or spec.builtin_run:   # a write request's changes, or a cycle's result
         pipes['changes'] = os.pipe()
     pipes['report'] = os.pipe()
     server = os.getpid()
@@ -77,7 +78,7 @@ def fork_application(*, inventory, spec, interactive_fds=None):
             os.close(r)
         stdio = interactive_fds if interactive_fds is not None else (
             os.open(os.devnull, os.O_RDONLY), pipes['out'][1], pipes['err'][1])
-        changes_fd = pipes['changes'][1] if spec.write else None
+        changes_fd = pipes['changes'][1] if 'changes' in pipes else None
         app = os.fork()
         if app == 0:
             appchild.main(inventory=inventory, spec=spec, stdio=stdio, changes_fd=changes_fd,
@@ -110,6 +111,12 @@ def read_report(fd):
         return json.loads(data.decode().strip().splitlines()[-1])
     except (ValueError, IndexError):
         return {}
+
+
+def read_result(path):
+    """A built-in cycle's result (the one JSON document its run function returned)."""
+    with open(path, encoding='utf-8') as f:
+        return json.loads(f.read())
 
 
 def read_changes(path):

@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
-from execution import authorization, confine, output, selectors
+from execution import authorization, builtins, confine, output, selectors
 from execution.cluster.forward import send_changes
 from execution.cluster.lease import LEASE_SECONDS, lease_acquire, lease_release
 from execution.models import AppState, RequestState
 from execution.runner import (CHANGES_FILE, SCRIPT_FILE, ChangeSpool, Launch, OutputRelay, fork_application,
-                              read_changes, read_report)
+                              read_changes, read_report, read_result)
 from execution.services import applications, requests
 from execution.supervisor import Limits
 from execution.topology import TOPOLOGY, lease_owner
@@ -34,7 +34,8 @@ OUTPUT_KEEP = 1 << 20      # the last MiB of output goes into the record
 class Running:
     app_id: int
     pid: int                   # of the supervisor
-    write: bool
+    write: bool                # holds the writer lease while it runs
+    builtin: str
     deadline: float | None
     private_dir: str
     report_fd: int
@@ -66,6 +67,7 @@ class Scheduler:
         self.before_write = None   # a secondary catches up with the primary before a writer starts
         # why this server cannot run applications under their users ('' when it can)
         self.disabled = confine.switching_problem(settings.DYNAMO_APP_USER)
+        self.commits = []          # (Running, result) of built-in cycles that ended, to commit in order
         if self.disabled:
             log.warning('applications are disabled: %s', self.disabled)
 
@@ -76,6 +78,8 @@ class Scheduler:
     def poll(self):
         """One scheduling step; returns True if anything happened."""
         busy = self._reap()
+        if self.commits:
+            busy = self._commit_next() or busy
         while self.pending_interrupts:
             self.interrupt(self.pending_interrupts.pop())
         now = time.monotonic()
@@ -95,6 +99,8 @@ class Scheduler:
         writer = self.writer_running
         started = False
         for app in selectors.applications_queued(server_id=self.server_id):
+            if app.builtin and selectors.builtin_running(app.builtin, exclude=app.id):
+                continue          # never two cycles of one kind at once, cluster-wide
             if app.write_request:
                 if writer:
                     continue      # a second writer waits; readers behind it may go
@@ -129,7 +135,14 @@ class Scheduler:
             self._finish(app.id, AppState.FAILED, message=f'not run: {self.disabled}')
             return False
         script = os.path.join(app.work_dir, SCRIPT_FILE)
-        if not app.interactive and not os.path.exists(script):
+        builtin = ''
+        if app.builtin:
+            try:
+                builtin = builtins.get(app.builtin).run
+            except LookupError as exc:
+                self._finish(app.id, AppState.FAILED, message=f'not run: {exc}')
+                return False
+        elif not app.interactive and not os.path.exists(script):
             self._finish(app.id, AppState.NOTFOUND, message=f'script {app.script_path} not found')
             return False
         try:
@@ -151,7 +164,7 @@ class Scheduler:
         spec = Launch(app_id=app.id, work_dir=app.work_dir, private_dir=private, script_file=SCRIPT_FILE,
                       display_path=display, checksum=app.checksum, args=app.args, write=app.write_request,
                       interactive=app.interactive, account=account, readonly_db=self.readonly_db,
-                      limits=limits_from_settings())
+                      limits=limits_from_settings(), builtin_run=builtin)
         fds = self.interactive_fds.pop(app.id, None)
         launched = fork_application(inventory=self.runtime.inventory, spec=spec, interactive_fds=fds)
         if fds:
@@ -159,7 +172,7 @@ class Scheduler:
                 os.close(fd)
         pid = launched.pid
         timeout = app.timeout if app.timeout is not None else settings.DYNAMO_APP_TIMEOUT_HOURS
-        run = Running(app.id, pid, app.write_request,
+        run = Running(app.id, pid, app.write_request, app.builtin,
                       time.monotonic() + timeout * 3600 if timeout and timeout > 0 else None, private,
                       launched.report_fd)
         if launched.out_fd is not None:
@@ -262,6 +275,14 @@ class Scheduler:
                                                f'nothing applied')
         elif code != 0:
             state, message = AppState.FAILED, (f'exit code {code}' if code > 0 else f'killed by signal {-code}')
+        elif run.builtin:
+            try:
+                result = read_result(os.path.join(run.private_dir, CHANGES_FILE))
+            except (OSError, ValueError) as exc:
+                state, message = AppState.FAILED, f'the cycle returned no result: {exc}'
+            else:
+                self.commits.append((run, result))   # committed under the writer lease, in order
+                return
         elif run.write:
             state, message, seq, num = self._apply_changes(run)
             self._finish(run.app_id, state, code, message, seq=seq, num_changes=num)
@@ -296,6 +317,39 @@ class Scheduler:
         return (AppState.DONE, f'exit code 0; {applied.num_changes} changes applied as change set {applied.seq}',
                 applied.seq, applied.num_changes)
 
+    def _commit_next(self):
+        """Commit the oldest ended built-in cycle, when the writer lease is free; its record
+        stays `run` until then."""
+        run, result = self.commits[0]
+        lease = lease_owner(server_id=self.server_id, what=f'cycle {run.app_id}')
+        if not lease_acquire(lease):
+            return False
+        self.commits.pop(0)
+        try:
+            app = selectors.application_get(run.app_id)
+            if app.state == AppState.KILLED:
+                self._finish(run.app_id, AppState.KILLED, 0, app.message or 'killed before its commit')
+                return True
+            commit = builtins.resolve(builtins.get(run.builtin).commit)
+            try:
+                summary = commit(result, builtins.CommitContext(app=app, runtime=self.runtime)) or {}
+            except (ObjectError, ValueError) as exc:
+                self._finish(run.app_id, AppState.FAILED, 0, f'not committed: {exc}')
+                return True
+            except inventory_services.ImageLost:
+                self._finish(run.app_id, AppState.FAILED, 0, 'not committed: the server had to reload its image')
+                raise
+            except Exception as exc:   # noqa: BLE001 - a bug in a commit must not stop the loop
+                log.exception('application %d: the commit of cycle %s failed', run.app_id, run.builtin)
+                self._finish(run.app_id, AppState.FAILED, 0, f'not committed: {type(exc).__name__}: {exc}')
+                return True
+            self._finish(run.app_id, AppState.DONE, 0, str(summary.get('message', 'committed'))[:2000],
+                         seq=summary.get('seq'), num_changes=summary.get('num_changes'),
+                         result=json.dumps(summary, default=str))
+        finally:
+            lease_release(lease)
+        return True
+
     def _forward_changes(self, run, path, origin):
         """A secondary's write application: its changes are applied by the primary (the cluster's
         single committer) and come back here through the log."""
@@ -320,13 +374,13 @@ class Scheduler:
         return (AppState.DONE, f'exit code 0; {num} changes applied by the primary as change set {request.seq}',
                 request.seq, num)
 
-    def _finish(self, app_id, state, code=None, message='', seq=None, num_changes=None):
+    def _finish(self, app_id, state, code=None, message='', seq=None, num_changes=None, result=''):
         text = ''
         app = selectors.application_get(app_id)
         if app.work_dir and output.exists(applications.private_dir(app)):
             text = output.read(applications.private_dir(app), length=OUTPUT_KEEP)[0]
         applications.application_finish(app_id=app_id, state=state, exit_code=code, message=message,
-                                        output=text, seq=seq, num_changes=num_changes)
+                                        output=text, seq=seq, num_changes=num_changes, result=result)
         self.hub.publish(app_id, 'final', {'state': str(state), 'exit_code': code, 'message': message})
 
 

@@ -1,4 +1,5 @@
 """Reads of the execution records: applications (as their callers may see them) and servers."""
+import json
 from datetime import timedelta
 
 from django.conf import settings
@@ -31,7 +32,8 @@ def application_record(app, *, caller=None, full=None):
     if full if full is not None else may_control(caller, app):
         record.update(user=app.user.username, args=app.args, script=app.script_path, write_request=app.write_request,
                       exit_code=app.exit_code, message=app.message, server=app.hostname, seq=app.seq,
-                      num_changes=app.num_changes)
+                      num_changes=app.num_changes, builtin=app.builtin,
+                      result=json.loads(app.result) if app.result else None)
     return record
 
 
@@ -58,6 +60,12 @@ def application_list(*, state=None, user=None, title=None, limit=100):
 def applications_queued(*, server_id, limit=50):
     return list(Application.objects.select_related('user').filter(server_id=server_id, state=AppState.NEW)
                 .order_by('id')[:limit])
+
+
+def builtin_running(name, *, exclude=None):
+    """Is a cycle `name` assigned or running anywhere in the cluster?"""
+    rows = Application.objects.filter(builtin=name, state__in=[AppState.ASSIGNED, AppState.RUN])
+    return rows.exclude(id=exclude).exists() if exclude is not None else rows.exists()
 
 
 def live_servers():

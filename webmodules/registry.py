@@ -1,5 +1,7 @@
 """Discovery of web modules: every module or package in the module directories (the shipped
-`webmodules/modules/` and DYNAMO_WEB_MODULE_PATHS) is a web interface named after it.
+`webmodules/modules/` and DYNAMO_WEB_MODULE_PATHS) is a web interface named after it, and so is
+every module an app registered in its AppConfig.ready() (`register_app_module('detox',
+'detox.webmodule')`: the web side of a capability lives in its own folder).
 
 Discovery runs once, at server start or on first use, never as an import side effect. A module
 that fails to import is logged and recorded in `errors`; the others still load.
@@ -49,6 +51,11 @@ class Registry:
 
 _registry = None
 _lock = threading.Lock()
+APP_MODULES = {}   # web module name -> dotted path of an app's module (registered in ready())
+
+
+def register_app_module(name, dotted):
+    APP_MODULES[name] = dotted
 
 
 def module_dirs():
@@ -91,6 +98,16 @@ def discover(dirs=None, config_path=None):
             except Exception as exc:  # a broken module must not take the others down
                 log.exception('web module %s (%s) failed to load', name, location)
                 registry.errors[name] = f'{type(exc).__name__}: {exc}'
+    for name, dotted in sorted(APP_MODULES.items()):
+        if name in registry.modules:
+            log.warning('web module %s of %s ignored: %s already defines it', name, dotted, registry.modules[name].path)
+            continue
+        try:
+            module = importlib.import_module(dotted)
+            registry.modules[name] = _exports(ModuleInfo(name, module.__file__), module)
+        except Exception as exc:  # a broken module must not take the others down
+            log.exception('web module %s (%s) failed to load', name, dotted)
+            registry.errors[name] = f'{type(exc).__name__}: {exc}'
     log.info('web modules: %s%s', ', '.join(sorted(registry.modules)) or 'none',
              f' (failed: {", ".join(sorted(registry.errors))})' if registry.errors else '')
     return registry
@@ -111,7 +128,10 @@ def _load(name, location, search):
     except BaseException:
         sys.modules.pop(module_name, None)
         raise
-    info = ModuleInfo(name, str(location))
+    return _exports(ModuleInfo(name, str(location)), module)
+
+
+def _exports(info, module):
     for attr, table in (('export_web', info.web), ('export_data', info.data)):
         exports = getattr(module, attr, {}) or {}
         if not isinstance(exports, dict):

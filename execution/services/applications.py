@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from execution import builtins
 from execution.errors import NotAllowed, NotFound
 from execution.models import FINAL_APP_STATES, Application, AppState
 from execution.topology import TOPOLOGY
@@ -40,7 +41,7 @@ def private_dir(app):
 
 
 def application_submit(*, user, server_id, hostname, work_base, run_as, script=None, title='DynamoExecutable',
-                       script_path='', args='', write=False, timeout=None, interactive=False):
+                       script_path='', args='', write=False, timeout=None, interactive=False, builtin=''):
     """Queue an application on a server, to run as the OS account `run_as`. The row is created
     complete (work area and script in place) so that the scheduler never sees half of it. The work
     area is the server's (0700) until the application starts and it is handed to `run_as`."""
@@ -55,7 +56,23 @@ def application_submit(*, user, server_id, hostname, work_base, run_as, script=N
         user=user, server_id=server_id, hostname=hostname, created=timezone.now(), work_dir=work_dir,
         title=(title or 'DynamoExecutable')[:255], script_path=script_path[:1024], args=args,
         checksum=checksum_bytes(script) if script is not None else '', write_request=write,
-        interactive=interactive, run_as=run_as[:64], timeout=settings.DYNAMO_APP_TIMEOUT_HOURS if timeout is None else float(timeout))
+        interactive=interactive, run_as=run_as[:64], builtin=builtin, timeout=settings.DYNAMO_APP_TIMEOUT_HOURS if timeout is None else float(timeout))
+
+
+def may_start_builtin(caller, builtin):
+    """May `caller` start the built-in cycle `builtin` (an execution.builtins.Builtin)?"""
+    return caller is not None and caller.is_authenticated and caller.has_any_role(CONTROL_ROLES, builtin.target)
+
+
+def application_submit_builtin(*, name, params, user, server_id, hostname, work_base, title=None, timeout=None):
+    """Queue the built-in cycle `name` with its parameters (a JSON-serializable dict) on a server;
+    it runs as DYNAMO_APP_USER. The caller checks who may start it (may_start_builtin)."""
+    import json
+    builtin = builtins.get(name)
+    return application_submit(user=user, server_id=server_id, hostname=hostname, work_base=work_base,
+                              run_as=settings.DYNAMO_APP_USER, title=title or builtin.title,
+                              script_path=f'(built-in {name})', args=json.dumps(params), timeout=timeout,
+                              builtin=name)
 
 
 def application_assign(*, app_id):
@@ -72,10 +89,11 @@ def application_started(*, app_id, pid):
     return False
 
 
-def application_finish(*, app_id, state, exit_code=None, message='', output='', seq=None, num_changes=None):
+def application_finish(*, app_id, state, exit_code=None, message='', output='', seq=None, num_changes=None,
+                       result=''):
     Application.objects.filter(id=app_id).update(
         state=state, exit_code=exit_code, message=message, finished=timezone.now(), output=output,
-        seq=seq, num_changes=num_changes)
+        seq=seq, num_changes=num_changes, result=result)
     log.info('application %d %s: %s', app_id, state, message,
              extra={'application': app_id, 'state': str(state), 'exit_code': exit_code})
 

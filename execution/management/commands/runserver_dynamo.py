@@ -7,6 +7,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from dynamo_site.cli import require_database
+from execution import embedded
 from execution.server import DynamoServer
 from execution.topology import TOPOLOGY
 from webmodules.registry import get_registry
@@ -32,8 +33,13 @@ class Command(BaseCommand):
             (force if stop.is_set() else stop).set()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, on_signal)
+        ended = threading.Event()   # the embedded services (no broker) stop with the server
+        services = embedded.start_all(ended)
         try:
             DynamoServer(bind=bind, stop_event=stop, force_stop=force).run()
         except OSError as exc:
             raise CommandError(f'cannot serve on {bind}: {exc.strerror or exc}')
+        finally:
+            ended.set()
+            embedded.stop_all(services)
 
