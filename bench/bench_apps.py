@@ -104,6 +104,7 @@ def main():
     ap.add_argument('--children', type=int, default=10)
     ap.add_argument('--changes', type=int, default=100000)
     ap.add_argument('--port', type=int, default=8190)
+    ap.add_argument('--no-write', action='store_true', help='skip (c): leave the database as it is')
     o = ap.parse_args()
     server = BenchServer(o.db_url, o.port, env={'DYNAMO_MAX_READONLY_APPS': str(max(8, o.children))})
     print(f'starting server on {o.db_url} ...', flush=True)
@@ -149,7 +150,7 @@ def main():
 
         # (c) write application with many changes
         from execution.authorization import authorize
-        for delta in (1, -1):
+        for delta in () if o.no_write else (1, -1):
             with tempfile.NamedTemporaryFile('w', suffix='.py', delete=False) as f:
                 f.write(WRITE)
             authorize(path=f.name, title='bench-write')
