@@ -184,31 +184,35 @@ class _Reader:
             while True:
                 if self.peek() != '"':
                     raise self.error('Expecting property name enclosed in double quotes')
-                yield 'key', self.value()
+                key = self.value()
                 self.expect(':', "Expecting ':' delimiter")
+                yield 'key', key
                 if self.peek() == '[':
                     self.pos += 1
                     if self.peek() == ']':
                         self.pos += 1
                     else:
                         while True:
-                            yield 'item', self.value()
-                            char = self.peek()
+                            value = self.value()
+                            char = self.peek()   # (malformed JSON is said before the item is looked at)
+                            if char not in (',', ']'):
+                                raise self.error("Expecting ',' delimiter")
+                            yield 'item', value
                             self.pos += 1
                             if char == ']':
                                 break
-                            if char != ',':
-                                self.pos -= 1
-                                raise self.error("Expecting ',' delimiter")
+                    char = self.peek()
+                    if char not in (',', '}'):
+                        raise self.error("Expecting ',' delimiter")
                 else:
-                    yield 'value', self.value()
-                char = self.peek()
+                    value = self.value()
+                    char = self.peek()
+                    if char not in (',', '}'):
+                        raise self.error("Expecting ',' delimiter")
+                    yield 'value', value
                 self.pos += 1
                 if char == '}':
                     break
-                if char != ',':
-                    self.pos -= 1
-                    raise self.error("Expecting ',' delimiter")
         if self.peek() != '':
             raise self.error('Extra data')
 
@@ -381,11 +385,12 @@ class _Checker:
         kind = _KINDS[key]
         where = _where(kind, item, index)
         _check_fields(kind, item, where, self.warnings)
-        ident = tuple(item.get(k) for k in _KEY_FIELDS[key])
-        if all(isinstance(k, str) for k in ident):
+        fields = _KEY_FIELDS[key]
+        ident = item.get(fields[0]) if len(fields) == 1 else tuple(item.get(k) for k in fields)
+        if all(isinstance(k, str) for k in ((ident,) if len(fields) == 1 else ident)):
             seen = self.seen[key]
             if ident in seen:
-                shown = ' at '.join(ident)
+                shown = ident if len(fields) == 1 else ' at '.join(ident)
                 raise DocumentError(f'{where}: {kind} {shown!r} is given twice (also as item {seen[ident]})')
             seen[ident] = index
         if key == 'dataset':
@@ -632,6 +637,10 @@ def _inject_dataset(inventory, item, where, now, dr_groups, created):
                     inventory.update(BlockReplica(block, replica.site, replica.group, False, 0, now, ()))
                     created.add('blockreplicas', f'{name}#{bname} at {replica.site.name}')
         size, num_files = block.size, block.num_files
+        # replicas that hold something: a new file of the block must then say where it is
+        has_replicas = any(br.file_ids is None or br.file_ids for br in block.replicas)
+        placed = {}   # site name -> the new files the replica there has
+        unplaced = 0  # new files without a site
         for k, fitem in enumerate(_list(bitem, 'files', bwhere)):
             fwhere = f'{bwhere} file {k}'
             if not isinstance(fitem, dict):
@@ -655,8 +664,18 @@ def _inject_dataset(inventory, item, where, now, dr_groups, created):
             if size > rules.MAX_SIZE:
                 raise DocumentError(f'{bwhere}: its files hold {size} bytes together, over the limit '
                                     f'{rules.MAX_SIZE} (2**63 - 1)')
-            _place_file(inventory, block, lfile, fitem, fwhere, now, dr_groups, created, new_block)
+            site_name = None if fitem.get('site') is None else _name('site', fitem, 'site', fwhere, new=False)
+            if site_name is None:
+                if has_replicas and not new_block:
+                    raise DocumentError(f'{fwhere}: block {block.full_name()} has replicas, so the file must '
+                                        f'name the "site" that has it')
+                unplaced += 1
+            else:
+                _wrap(fwhere, inventory.find_site, site_name)
+                placed.setdefault(site_name, []).append(lfile)
+                has_replicas = True
         _check_block_totals(bitem, bwhere, size, num_files)
+        _place_files(inventory, block, placed, unplaced, bwhere, now, dr_groups, created)
         if (size, num_files) != (block.size, block.num_files):
             _wrap(bwhere, inventory.update, Block(bname, dataset, size, num_files, block.is_open, now))
             for br in block.replicas:   # replicas that now hold every file are complete
@@ -684,37 +703,40 @@ def _check_block_totals(bitem, where, size, num_files):
                                     f'the number of files of a block follow from its files)')
 
 
-def _place_file(inventory, block, lfile, fitem, where, now, dr_groups, created, new_block):
-    """A new file of a block: the replica named by "site" has it; other complete replicas do not."""
-    site_name = None if fitem.get('site') is None else _name('site', fitem, 'site', where, new=False)
-    has_replicas = any(br.file_ids is None or br.file_ids for br in block.replicas)
-    if site_name is None:
-        if has_replicas and not new_block:
-            raise DocumentError(f'{where}: block {block.full_name()} has replicas, so the file must name '
-                                f'the "site" that has it')
-    for br in block.replicas:
-        if br.site.name == site_name:
-            continue
-        if br.file_ids is None:   # it was complete; it does not have the new file
-            inventory.update(BlockReplica(block, br.site, br.group, br.is_custodial, block.size,
-                                          br.last_update, tuple(f.id for f in block.files)))
-    if site_name is None:
+def _place_files(inventory, block, placed, unplaced, where, now, dr_groups, created):
+    """The new files of a block, by the site that has them (`placed`; `unplaced` more have none):
+    each replica is written once for the whole block. The replica at a file's site has it (one is
+    made if needed); a complete replica elsewhere keeps the files it had (and the new ones at its
+    site), it is no longer complete."""
+    if not placed and not unplaced:
         return
-    site = _wrap(where, inventory.find_site, site_name)
+    total = sum(len(files) for files in placed.values()) + unplaced
+    stored = None
+    for br in list(block.replicas):
+        mine = placed.pop(br.site.name, ())
+        if br.file_ids is None:
+            if len(mine) == total:
+                continue   # complete, and every new file is here: it stays complete
+            if stored is None:
+                stored = tuple(f.id for f in block.files)
+            ids, size, last = stored, block.size, br.last_update
+        elif not mine:
+            continue
+        else:
+            ids, size, last = br.file_ids, br.size, now
+        if mine:
+            ids, size, last = ids + tuple(f.id for f in mine), size + sum(f.size for f in mine), now
+        _wrap(where, inventory.update, BlockReplica(block, br.site, br.group, br.is_custodial, size, last, ids))
     dataset = block.dataset
-    group = dr_groups.get((dataset.name, site_name))
-    replica = site.find_dataset_replica(dataset.name)
-    if replica is None:
-        _wrap(where, inventory.update, DatasetReplica(dataset, site, False, group))
-        created.add('datasetreplicas', f'{dataset.name} at {site_name}')
-    br = block.find_replica(site)
-    if br is None:
-        _wrap(where, inventory.update, BlockReplica(block, site, group, False, lfile.size, now, (lfile.id,)))
+    for site_name, files in placed.items():   # sites without a replica of the block yet
+        site = inventory.sites[site_name]
+        group = dr_groups.get((dataset.name, site_name))
+        if site.find_dataset_replica(dataset.name) is None:
+            _wrap(where, inventory.update, DatasetReplica(dataset, site, False, group))
+            created.add('datasetreplicas', f'{dataset.name} at {site_name}')
+        _wrap(where, inventory.update, BlockReplica(block, site, group, False, sum(f.size for f in files), now,
+                                                    tuple(f.id for f in files)))
         created.add('blockreplicas', f'{block.full_name()} at {site_name}')
-    elif br.file_ids is not None:   # a complete replica stays complete as the block grows
-        ids = br.file_ids
-        _wrap(where, inventory.update, BlockReplica(block, site, br.group, br.is_custodial,
-                                                    br.size + lfile.size, now, ids + (lfile.id,)))
 
 
 def _inject_replica(inventory, item, where, now, created):
@@ -761,9 +783,12 @@ def _inject_replica(inventory, item, where, now, created):
             if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
                 raise DocumentError(f'{bwhere}: "files" must be a list of LFNs')
             ids, size = [], 0
+            new_files = inventory.journal.file_upserts if inventory.journal is not None else {}
             for lfn in files:
-                _wrap(bwhere, rules.check_lookup_name, 'file', lfn)
-                lfile = inventory.find_file(lfn)
+                lfile = new_files.get(lfn)   # made by this change set: its name was checked then
+                if lfile is None:
+                    _wrap(bwhere, rules.check_lookup_name, 'file', lfn)
+                    lfile = inventory.find_file(lfn)
                 if lfile is None or lfile.block_full_name != block.full_name():
                     raise DocumentError(f'{bwhere}: file {lfn} is not in block {block.full_name()}')
                 ids.append(lfile.id)
@@ -796,8 +821,9 @@ class _prefetched:
         if not lfns or inventory.files is None or inventory.journal is None \
                 or not hasattr(inventory.files, 'find_many'):
             return
-        lookup = inventory.journal.file_lookup
-        self.lfns = [lfn for lfn in set(lfns) if lfn not in lookup and _storable(lfn)]
+        journal = inventory.journal
+        lookup, known = journal.file_lookup, journal.file_upserts
+        self.lfns = [lfn for lfn in set(lfns) if lfn not in lookup and lfn not in known and _storable(lfn)]
         found = inventory.files.find_many(self.lfns)
         lookup.update({lfn: found.get(lfn) for lfn in self.lfns})
         self.lookup = lookup
@@ -812,12 +838,12 @@ class _prefetched:
         return False
 
 
+_UNSTORABLE = re.compile('[\x00-\x1f\x7f-\x9f\ud800-\udfff]')
+
+
 def _storable(lfn):
-    try:
-        rules.check_lookup_name('file', lfn)
-    except ObjectError:
-        return False
-    return True
+    """Worth looking up (a cheap filter: the rules are checked where the item is read)."""
+    return 0 < len(lfn) <= rules.NAME_RULES['file'].max_length and _UNSTORABLE.search(lfn) is None
 
 
 def invalidate(inventory, doc, progress=None):

@@ -155,7 +155,8 @@ class _Gate:
 
 
 RESERVED_THREADS = 2
-# modules whose calls are cheap (health): never refused for being busy
+# modules whose calls are cheap (health): never refused for being busy, and answered while a change
+# set is being applied (they read the image's sequence number and digest, no inventory object)
 CHEAP_MODULES = frozenset({'server'})
 EXPENSIVE = _Gate()
 
@@ -226,6 +227,8 @@ def run_module(request, mode, module, name):
             if applied.num_changes and not instance.message:
                 instance.message = f'applied as change set {applied.seq} ({applied.num_changes} changes)'
             return content, instance
+        if module in CHEAP_MODULES:   # health: reads where the image is (seq, digest), no objects
+            return instance.run(caller, params, ReadOnlyInventory(RUNTIME.inventory)), instance
         with RUNTIME.lock.read():
             return instance.run(caller, params, ReadOnlyInventory(RUNTIME.inventory)), instance
     finally:

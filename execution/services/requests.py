@@ -4,6 +4,7 @@ claim, finish, wait. The primary's loop applies them in order through the invent
 A payload is stored as chunks of CHUNK_CHARS characters, one INSERT each (a statement stays far
 below MariaDB's max_allowed_packet), and a document is read back one chunk at a time."""
 import json
+import logging
 import time
 
 from django.db import transaction
@@ -17,6 +18,7 @@ CHUNK_CHARS = 1_000_000
 # kinds whose payload the write path reads as a stream of chunks (documents); the others are
 # change lists, read whole
 STREAMED_KINDS = (RequestKind.INJECT, RequestKind.DELETE)
+log = logging.getLogger('dynamo.requests')
 
 
 def request_submit(*, kind, origin, payload=None, pieces=None, lease='', on_chunk=None):
@@ -59,12 +61,19 @@ class ChunkedPayload:
         chunks = ChangeRequestChunk.objects.filter(request_id=request.id)
         self.count = chunks.count()
         self.size = chunks.aggregate(n=Sum(Length('data')))['n'] or 0
+        self.passes = 0
 
     def __len__(self):
         return self.size
 
     def pieces(self):
+        """The chunks in order; a large document says in the log how far each pass over it is."""
+        self.passes += 1
+        step = max(self.count // 10, 1) if self.count >= 50 else 0
         for index in range(self.count):
+            if step and index and index % step == 0:
+                log.info('request %d: reading chunk %d of %d (pass %d)', self.request_id, index, self.count,
+                         self.passes)
             yield ChangeRequestChunk.objects.filter(request_id=self.request_id, index=index) \
                 .values_list('data', flat=True).first() or ''
 
