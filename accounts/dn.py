@@ -1,5 +1,7 @@
 """Certificate distinguished names in the one form the project stores: '/C=CH/O=Org/CN=Name'."""
 
+import re
+
 MAX_COMPONENTS = 64    # a real DN has about ten; more is an attack on the lookups
 
 # long attribute names some TLS stacks write out, and their usual short forms
@@ -30,6 +32,22 @@ def normalize_dn(dn):
     if parts and parts[0].upper().startswith('CN=') and not parts[-1].upper().startswith('CN='):
         parts.reverse()   # RFC 2253 lists the most specific component first
     return '/' + '/'.join(p.replace('\x00', ',') for p in parts)
+
+
+_COMPONENT = re.compile(r'^[A-Za-z][A-Za-z0-9.]*=[^/]+$')
+
+
+def check_dn(dn):
+    """The DN in its stored form; ValueError saying what is wrong when it is not a DN."""
+    normal = normalize_dn(dn)
+    parts = normal[1:].split('/') if normal else []
+    if not parts or len(parts) > MAX_COMPONENTS:
+        raise ValueError(f'{dn!r} is not a certificate DN (expected /C=CH/O=Org/CN=Name, or C=CH,O=Org,CN=Name)')
+    bad = [p for p in parts if not _COMPONENT.match(p)]
+    if bad:
+        raise ValueError(f'{dn!r} is not a certificate DN: {bad[0]!r} is not ATTRIBUTE=value '
+                         f'(expected /C=CH/O=Org/CN=Name, or C=CH,O=Org,CN=Name)')
+    return normal
 
 
 def dn_prefixes(dn):

@@ -8,6 +8,7 @@ import builtins
 import hashlib
 import io
 import json
+import linecache
 import os
 import shlex
 import signal
@@ -167,6 +168,8 @@ def _run_builtin(inventory, spec, result_fd):
 
 def _exec_script(source, name):
     """Run the script as __main__; its exit code. Tracebacks name the script as submitted."""
+    # tracebacks show the script's lines even where its user cannot read the file it came from
+    linecache.cache[name] = (len(source), None, source.decode('utf-8', 'replace').splitlines(True), name)
     try:
         code = compile(source, name, 'exec')
         exec(code, {'__name__': '__main__', '__file__': name, '__builtins__': builtins})

@@ -20,6 +20,7 @@ from django.db import connection
 from accounts.selectors import caller_for_login
 from execution import authorization, builtins, confine, selectors
 from execution.errors import ClientError
+from execution.models import FINAL_APP_STATES
 from execution.protocol import Reader, send_msg
 from execution.services import applications
 from execution.topology import TOPOLOGY
@@ -332,6 +333,34 @@ class AppServer:
                                      f'operator or admin of target application may follow it'})
             return
         send_msg(conn, {'app': selectors.application_record(app, caller=caller)})
+
+    def _cmd_output(self, conn, reader, msg, user, caller, uid):
+        """The output of an application so far (its owner and operators only); with `follow`,
+        then what it writes until it ends."""
+        try:
+            app = selectors.application_get(msg.get('id'))
+        except ClientError as exc:
+            send_msg(conn, {'error': str(exc)})
+            return
+        if not applications.may_control(caller, app):
+            send_msg(conn, {'error': f'the output of application {app.id} is visible to its owner and to operators '
+                                     f'and admins of target application only'})
+            return
+        with self.hub.lock:   # subscribe before reading what is there: nothing falls between the two
+            follow = msg.get('follow') and app.state not in FINAL_APP_STATES
+            q = self.hub.subscribe_locked(app.id) if follow else None
+        offset, total = 0, None
+        while total is None or offset < total:   # what is there, in bounded pieces
+            text, offset, total = selectors.application_output(app, offset=offset, length=1 << 20)
+            send_msg(conn, {'out': text})
+            offset += len(text.encode())
+            if not text:
+                break
+        if q is None:
+            app.refresh_from_db()
+            send_msg(conn, {'final': {'state': app.state, 'exit_code': app.exit_code, 'message': app.message}})
+            return
+        self._stream(conn, reader, app.id, q, caller)
 
     def _cmd_kill(self, conn, reader, msg, user, caller, uid):
         try:

@@ -43,14 +43,17 @@ class Client:
             raise ClientError(reply['error'])
         return reply
 
-    def stream(self, app_id, out=sys.stdout, err=sys.stderr, interactive=False):
-        """Print the application's output until it ends; returns the final record."""
+    def stream(self, app_id, out=sys.stdout, err=sys.stderr, interactive=False, follow_only=False):
+        """Print the application's output until it ends; returns the final record. Ctrl-C kills
+        the application (twice: leaves it running); only following it, Ctrl-C just stops."""
         interrupted = []
 
         def on_sigint(*_):
             if interactive:
                 send_msg(self.sock, {'signal': 'INT'})
                 return
+            if follow_only:
+                raise KeyboardInterrupt
             if not interrupted:
                 interrupted.append(True)
                 err.write(f'\n[dynamo] killing application {app_id} (Ctrl-C again to leave it running)\n')
@@ -72,6 +75,8 @@ class Client:
                     err.flush()
                 elif 'final' in msg:
                     return msg['final']
+                elif 'error' in msg:
+                    raise ClientError(msg['error'])
         finally:
             signal.signal(signal.SIGINT, previous)
 
@@ -127,6 +132,13 @@ def interact(*, socket_path):
 
 def poll(*, socket_path, app_id):
     return Client(socket_path).request({'cmd': 'poll', 'id': app_id})['app']
+
+
+def output(*, socket_path, app_id, follow=False):
+    """Print an application's output (and, following, what it writes until it ends); the final record."""
+    client = Client(socket_path)
+    send_msg(client.sock, {'cmd': 'output', 'id': app_id, 'follow': follow})
+    return client.stream(app_id, follow_only=True)
 
 
 def kill(*, socket_path, app_id):

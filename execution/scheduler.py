@@ -299,9 +299,15 @@ class Scheduler:
             log.info('application %d: %d changes applied so far', run.app_id, count)
         if TOPOLOGY.is_secondary:
             return self._forward_changes(run, path, origin)
+        kinds = {'u': 0, 'd': 0}
+
+        def counted(operations):
+            for op in operations:
+                kinds[op[0]] = kinds.get(op[0], 0) + 1
+                yield op
         try:
             applied = inventory_services.apply_changeset(
-                inventory=self.runtime.inventory, origin=origin, operations=read_changes(path),
+                inventory=self.runtime.inventory, origin=origin, operations=counted(read_changes(path)),
                 progress=progress, ram_lock=self.runtime.lock.write)
         except (ObjectError, ValueError, OSError) as exc:
             log.warning('application %d: changes refused: %s', run.app_id, exc)
@@ -314,7 +320,8 @@ class Scheduler:
             return AppState.FAILED, f'changes not applied: {type(exc).__name__}: {exc}', None, 0
         if not applied.num_changes:
             return AppState.DONE, 'exit code 0; nothing to change', None, 0
-        return (AppState.DONE, f'exit code 0; {applied.num_changes} changes applied as change set {applied.seq}',
+        return (AppState.DONE, f'exit code 0; applied {_plural(kinds["u"], "update")} and '
+                               f'{_plural(kinds["d"], "delete")} as change set {applied.seq}',
                 applied.seq, applied.num_changes)
 
     def _commit_next(self):
@@ -382,6 +389,10 @@ class Scheduler:
         applications.application_finish(app_id=app_id, state=state, exit_code=code, message=message,
                                         output=text, seq=seq, num_changes=num_changes, result=result)
         self.hub.publish(app_id, 'final', {'state': str(state), 'exit_code': code, 'message': message})
+
+
+def _plural(n, word):
+    return f'{n} {word}' + ('' if n == 1 else 's')
 
 
 def _signal(pid, sig):

@@ -1,14 +1,22 @@
 """Manage web users: certificate DNs and (role, target) grants."""
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
-from dynamo_site.cli import require_database
-from execution.topology import TOPOLOGY
 from accounts import selectors, services
+from accounts.caller import ROLES, TARGETS
 from accounts.dn import normalize_dn
+from dynamo_site.cli import DynamoCommand, require_database, table
+from execution.topology import TOPOLOGY
 
 
-class Command(BaseCommand):
-    help = 'Add a user with a certificate DN and grant roles (--list, --revoke).'
+class Command(DynamoCommand):
+    help = (f'Add a user with a certificate DN and grant roles (--list, --revoke). Roles: {", ".join(ROLES)}; '
+            f'targets: {", ".join(TARGETS)} (none: every target).')
+    examples = '''
+        python manage.py user_auth --user jane --dn "/C=CH/O=CERN/CN=Jane Doe" --role admin --target inventory
+        python manage.py user_auth --user otto --role operator --target application
+        python manage.py user_auth --list
+        python manage.py user_auth --user otto --role operator --revoke
+    '''
 
     def add_arguments(self, parser):
         parser.add_argument('--user', '-u', help='user name')
@@ -22,11 +30,12 @@ class Command(BaseCommand):
         require_database()
         TOPOLOGY.resolve_primary()
         if o['list']:
-            for name, dns, grants in selectors.user_list():
-                roles = ', '.join(f'{r} on {t or "*"}' for r, t in grants) or '-'
-                self.stdout.write(f'{name:20} roles: {roles}')
-                for dn in dns:
-                    self.stdout.write(f'{"":20} dn: {dn}')
+            rows = [(name, ', '.join(f'{r} on {t or "*"}' for r, t in grants) or '-', '; '.join(dns) or '-')
+                    for name, dns, grants in selectors.user_list()]
+            if not rows:
+                self.stdout.write('No users.')
+                return
+            table(rows, ['user', 'roles', 'certificate DNs'], stream=self.stdout)
             return
         if not o['user']:
             raise CommandError('--user is required')

@@ -1,13 +1,19 @@
 """Authorize a script for write requests (or list / revoke authorizations)."""
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
-from dynamo_site.cli import require_database
+from dynamo_site.cli import DynamoCommand, require_database, table
 from execution import authorization
 from execution.topology import TOPOLOGY
 
 
-class Command(BaseCommand):
+class Command(DynamoCommand):
     help = 'Bind a title to the SHA-256 of a script so that it may run as a write request.'
+    examples = '''
+        python manage.py exec_auth --executable fix_status.py --title fix-status --user jane
+        python manage.py exec_auth --executable detox_site.py --title detox-site      # for everyone
+        python manage.py exec_auth --list
+        python manage.py exec_auth --revoke --title fix-status --user jane
+    '''
 
     def add_arguments(self, parser):
         parser.add_argument('--executable', '-x', help='script file to authorize')
@@ -24,9 +30,10 @@ class Command(BaseCommand):
             rows = authorization.list_authorizations(o['title'])
             if not rows:
                 self.stdout.write('No authorizations.')
-            for a in rows:
-                self.stdout.write(f'{a.title:30} {a.user.username if a.user else "(everyone)":16} '
-                                  f'{a.checksum}  {a.path}  {a.created:%Y-%m-%d %H:%M}')
+                return
+            table([(a.title, a.user.username if a.user else '(everyone)', a.checksum[:16] + '…', a.path,
+                    f'{a.created:%Y-%m-%d %H:%M}') for a in rows],
+                  ['title', 'user', 'sha256', 'script', 'authorized'], stream=self.stdout)
             return
         if not o['title']:
             raise CommandError('--title is required')
