@@ -10,6 +10,7 @@ import io
 import json
 import linecache
 import os
+import re
 import shlex
 import signal
 import sys
@@ -192,15 +193,79 @@ def _exec_script(source, name):
         return 1
 
 
+_CONSOLE_HELP = """The inventory (read-only here: changes stay in this console's private copy).
+
+  inventory.datasets   {name: Dataset}     inventory.sites       {name: Site}
+  inventory.groups     {name: Group}       inventory.partitions  {name: Partition}
+
+  inventory.find_dataset(name)   find_site(name)   find_group(name)   find_partition(name)
+  inventory.find_block(dataset, name)              inventory.find_file(lfn)
+  inventory.update(obj)          embed a clone of obj, or copy its values into the existing one
+  inventory.delete(obj)          remove the object with obj's identifier (and what depends on it)
+
+  dataset.blocks, dataset.replicas, dataset.size, dataset.status, dataset.find_replica(site)
+  site.dataset_replicas(), site.partitions[partition].quota / .usage() / .occupancy_fraction()
+  replica.block_replicas, replica.size(physical=True), replica.is_complete(), replica.group
+
+Tab completes names, attributes and keys: inventory.datasets['/Single<Tab>.
+The object API in full: docs/objects.md; help(obj) for anything else.
+"""
+_KEY = re.compile(r'^(?P<expr>[A-Za-z_][\w.]*)\[(?P<quote>[\'"])(?P<prefix>[^\'"]*)$')
+
+
+class _Completer:
+    """Names and attributes (rlcompleter), and the keys of a dict inside `expr['...` (the
+    expression is resolved by attribute lookups only: nothing is evaluated)."""
+
+    def __init__(self, namespace):
+        import rlcompleter
+        self.namespace = namespace
+        self.names = rlcompleter.Completer(namespace)
+        self.matches = []
+
+    def complete(self, text, state):
+        if state == 0:
+            match = _KEY.match(text)
+            self.matches = self._keys(**match.groupdict()) if match else []
+            if not match:
+                self.matches = [m for m in (self.names.complete(text, i) for i in range(200)) if m is not None]
+        return self.matches[state] if state < len(self.matches) else None
+
+    def _keys(self, expr, quote, prefix, limit=200):
+        head, *rest = expr.split('.')
+        obj = self.namespace.get(head)
+        for attribute in rest:
+            if attribute.startswith('_'):
+                return []
+            obj = getattr(obj, attribute, None)
+        if not isinstance(obj, dict):
+            return []
+        keys = sorted(k for k in obj if isinstance(k, str) and k.startswith(prefix))[:limit]
+        return [f'{expr}[{quote}{k}{quote}]' for k in keys]
+
+
 def _console(inventory):
     import code
+    import pydoc
+    namespace = {'inventory': inventory, '__name__': '__console__'}
+
+    def console_help(*args):
+        if args and args[0] is inventory:
+            sys.stdout.write(_CONSOLE_HELP)
+        else:
+            pydoc.help(*args)
+    namespace['help'] = console_help
     try:
-        import readline  # noqa: F401  (line editing on the real terminal)
+        import readline   # line editing and completion on the real terminal
+        readline.set_completer_delims(' \t\n')
+        readline.set_completer(_Completer(namespace).complete)
+        readline.parse_and_bind('tab: complete')
     except ImportError:
         pass
     banner = (f'Dynamo interactive console (read-only): `inventory` holds {len(inventory.datasets)} '
-              f'datasets at {len(inventory.sites)} sites. Ctrl-D exits.')
-    console = code.InteractiveConsole({'inventory': inventory, '__name__': '__console__'})
+              f'datasets at {len(inventory.sites)} sites. help(inventory) shows what it offers; Tab completes. '
+              f'Ctrl-D exits.')
+    console = code.InteractiveConsole(namespace)
     try:
         console.interact(banner=banner, exitmsg='')
     except SystemExit:

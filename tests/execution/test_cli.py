@@ -115,3 +115,45 @@ def test_help_shows_examples_and_defaults(command):
     assert 'examples:\n  python manage.py ' + command in r.stdout
     if command == 'dynamo':
         assert '(default: DynamoExecutable)' in r.stdout
+
+
+def test_the_console_completes_dataset_names_and_explains_the_inventory(server):
+    import os
+    import pty
+    import select
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT, database_url
+    master, slave = pty.openpty()
+    env = dict(os.environ, DYNAMO_DB_URL=database_url(), TERM='xterm', **server.env)
+    proc = subprocess.Popen([sys.executable, str(ROOT / 'manage.py'), 'dynamo'], stdin=slave, stdout=slave,
+                            stderr=slave, env=env, cwd=str(ROOT), start_new_session=True)
+    os.close(slave)
+    seen = b''
+
+    def read_until(needle, timeout=20):
+        nonlocal seen
+        deadline = time.monotonic() + timeout
+        while needle not in seen:
+            left = deadline - time.monotonic()
+            assert left > 0, seen.decode(errors='replace')
+            if select.select([master], [], [], left)[0]:
+                try:
+                    seen += os.read(master, 65536)
+                except OSError:
+                    break
+        return seen
+    try:
+        read_until(b'>>> ')
+        os.write(master, b"inventory.datasets['/SingleM\t")
+        read_until(b"inventory.datasets['/SingleMuon/Run2026A-PromptReco-v1/MINIAOD']")
+        os.write(master, b'\nhelp(inventory)\n')
+        read_until(b'inventory.find_dataset(name)')
+        assert b'_setattr' not in seen and b'begin(' not in seen   # the public API, not the internals
+        os.write(master, b'\x04')
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
