@@ -50,7 +50,7 @@ def decode_operations(operations):
         if op not in ('u', 'd'):
             raise ObjectError(f'change {index}: unknown operation {op!r} (expected "u" or "d")')
         try:
-            decoded.append((op, from_dict(data)))
+            decoded.append((op, store.bind_condition(from_dict(data))))
         except ObjectError as exc:
             raise ObjectError(f'change {index} ({op} {data.get("_t") if isinstance(data, dict) else "?"}): {exc}') from None
     return decoded
@@ -62,7 +62,7 @@ def apply_operations(inventory, operations, progress=None):
     for index, (op, obj) in enumerate(operations):
         try:
             if isinstance(obj, dict):
-                obj = from_dict(obj)
+                obj = store.bind_condition(from_dict(obj))
             if op == 'u':
                 inventory.update(obj)
             elif op == 'd':

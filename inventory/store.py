@@ -17,6 +17,7 @@ from inventory.objects.base import (DataType, DatasetStatus, OwnershipLevel, Sit
                                     StorageType)
 from inventory.objects.replica import block_replica_state
 from inventory.objects.site import OWNED, Condition
+from policy import PolicyError, compile_condition
 
 log = logging.getLogger('dynamo.store')
 
@@ -26,6 +27,37 @@ T = {name: model._meta.db_table for name, model in (
     ('dataset_replica', m.DatasetReplica), ('block_replica', m.BlockReplica),
     ('brf', m.BlockReplicaFile))}
 BATCH = 1000
+
+
+# ------------------------------------------------------------------------------------ partitions
+def partition_condition(text):
+    """The Condition of a partition's definition text (the policy language over a block replica).
+    Raises ObjectError when the text does not compile."""
+    if text == OWNED.text:
+        return OWNED      # the common case, without the compiled predicate's indirection
+    try:
+        return compile_condition(text, 'blockreplica').to_condition()
+    except PolicyError as exc:
+        raise ObjectError(f"partition condition {text!r}: {exc.message} (column {exc.column})") from None
+
+
+def bind_condition(obj):
+    """A decoded Partition (its condition only text, as change sets carry it) with its condition
+    compiled; any other object as it is."""
+    if type(obj) is not Partition or obj.condition is None:
+        return obj
+    return Partition(obj.name, partition_condition(obj.condition.text), obj.subpartitions, obj.id)
+
+
+def _stored_condition(name, text):
+    if not text:
+        return None
+    try:
+        return partition_condition(text)
+    except ObjectError as exc:
+        # accepted once, refused now (the language changed): the partition holds nothing until fixed
+        log.error('partition %s: %s; it holds no block replica until its definition is loaded again', name, exc)
+        return Condition(text, lambda br: False)
 
 
 # ------------------------------------------------------------------------------------ cursors
@@ -147,8 +179,7 @@ def _load(progress, using, on_snapshot=None):
     subs = {}
     for pid, name, condition, subpartitions in stream(
             f'SELECT id, name, condition_text, subpartitions FROM {T["partition"]} ORDER BY id'):
-        cond = OWNED if condition == OWNED.text else (Condition(condition, lambda br: False) if condition else None)
-        part = Partition(name, cond, id=pid)
+        part = Partition(name, _stored_condition(name, condition), id=pid)
         partitions_by_id[pid] = part
         inv.partitions[name] = part
         if subpartitions:

@@ -19,25 +19,30 @@ MAX_LONG_TEXT = 65535           # filename_mapping (as JSON) and partition condi
 
 
 class _NameRule:
-    __slots__ = ('kind', 'max_length', 'chars', 'regex', 'text', 'path')
+    __slots__ = ('kind', 'max_length', 'chars', 'regex', 'text', 'path', 'spaces')
 
-    def __init__(self, kind, max_length, chars, text, path=False):
+    def __init__(self, kind, max_length, chars, text, path=False, spaces=False):
         self.kind = kind
         self.max_length = max_length
         self.chars = re.compile(f'[{chars}]')
         if path:
             # '/'-separated segments, an optional leading '/'; '.' and '..' segments are refused
             self.regex = re.compile(f'/?[{chars}]+(?:/[{chars}]+)*')
+        elif spaces:
+            # words separated by single spaces (the original's groups: 'IB RelVal')
+            self.regex = re.compile(f'[A-Za-z0-9][{chars}]*(?: [{chars}]+)*')
         else:
             self.regex = re.compile(f'[A-Za-z0-9][{chars}]*')
         self.text = text
         self.path = path
+        self.spaces = spaces
 
 
 _WORD = 'A-Za-z0-9_.-'
 NAME_RULES = {rule.kind: rule for rule in (
     _NameRule('site', 64, _WORD, "letters, digits, '_', '-' and '.', starting with a letter or a digit"),
-    _NameRule('group', 64, _WORD, "letters, digits, '_', '-' and '.', starting with a letter or a digit"),
+    _NameRule('group', 64, _WORD, "letters, digits, '_', '-' and '.', starting with a letter or a digit, and "
+                                  "single spaces between words ('IB RelVal')", spaces=True),
     _NameRule('partition', 64, _WORD,
               "letters, digits, '_', '-' and '.', starting with a letter or a digit"),
     _NameRule('dataset', 512, 'A-Za-z0-9_.+-',
@@ -82,8 +87,10 @@ def _why(rule, name):
     if name != name.strip():
         return 'leading or trailing white space'
     for position, char in enumerate(name):
-        if not (rule.chars.fullmatch(char) or (rule.path and char == '/')):
+        if not (rule.chars.fullmatch(char) or (rule.path and char == '/') or (rule.spaces and char == ' ')):
             return f'{_show(char)} at position {position}'
+    if rule.spaces and '  ' in name:
+        return 'two spaces in a row'
     if rule.path:
         if '//' in name:
             return "an empty segment '//'"

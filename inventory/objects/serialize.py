@@ -195,7 +195,13 @@ def _group(f):
                  f.int('id', 0, 0))
 
 
+def _unbound(block_replica):
+    return False
+
+
 def _partition(f):
+    """A Partition whose condition is its text only: it matches nothing until the write path
+    compiles it (inventory.store.bind_condition; the objects know no condition language)."""
     subs = f.d.get('subpartitions')
     if subs is not None and (not isinstance(subs, list) or not all(isinstance(s, str) for s in subs)):
         f._fail('subpartitions', 'a list of partition names or null')
@@ -203,7 +209,7 @@ def _partition(f):
     text = f.str('condition', None, none=True)
     condition = None
     if text is not None:
-        condition = OWNED if text == OWNED.text else Condition(text, lambda br: False)
+        condition = OWNED if text == OWNED.text else Condition(text, _unbound)
     return Partition(f.str('name'), condition, subs, f.int('id', 0, 0))
 
 

@@ -10,6 +10,7 @@ from inventory import injection, selectors
 from webmodules.base import IllFormedRequest, InvalidRequest, MissingParameter, WebModule, yesno
 
 from .pages import SiteUsagePage, DatasetSearchPage, ReplicaTablePage
+from .quotas import Quotas, SetQuota
 
 
 # rows one answer may hold; more are asked for page by page (limit, offset)
@@ -185,6 +186,7 @@ class Delete(Inject):
 export_data = {
     'datasets': Datasets, 'sites': Sites, 'groups': Groups, 'blockreplicas': BlockReplicas,
     'stats': Stats, 'inject': Inject, 'delete': Delete,
+    'quotas': Quotas, 'setquota': SetQuota,
     # names the original client used for the synchronous variants
     'injectsync': Inject, 'deletesync': Delete,
 }
