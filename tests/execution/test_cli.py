@@ -157,3 +157,24 @@ def test_the_console_completes_dataset_names_and_explains_the_inventory(server):
         if proc.poll() is None:
             proc.kill()
         os.close(master)
+
+
+def test_dynamo_ls_answers_from_the_running_server(server):
+    import json as json_module
+    url = ['--url', server.url]
+    r = manage('dynamo_ls', 'datasets', '/SingleMuon/*', *url)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].split() == ['dataset', 'size', 'files', 'blocks', 'status', 'sites']
+    assert lines[2].startswith('/SingleMuon/Run2026A-PromptReco-v1/MINIAOD') and ' GB' in lines[2]
+    sites = manage('dynamo_ls', 'sites', 'T*', *url).stdout.splitlines()
+    assert sites[0].split()[:4] == ['site', 'status', 'storage', 'quota'] and len(sites) > 3
+    replicas = manage('dynamo_ls', 'replicas', '/SingleMuon/*', '--site', 'T2_*', *url).stdout.splitlines()
+    assert replicas[0].split() == ['block', 'site', 'group', 'present', 'complete', 'updated']
+    assert all(' T2_' in line for line in replicas[2:-1] if line and not line.startswith('('))
+    raw = json_module.loads(manage('dynamo_ls', 'groups', *url, '--json').stdout)
+    assert {g['name'] for g in raw} >= {'AnalysisOps'}
+    none = manage('dynamo_ls', 'datasets', '/No/Such/*', *url)
+    assert none.returncode == 0 and none.stdout.strip() == 'No datasets match.'
+    down = manage('dynamo_ls', 'datasets', '--url', 'http://127.0.0.1:9')
+    assert down.returncode != 0 and 'no Dynamo server answers at http://127.0.0.1:9' in down.stderr
