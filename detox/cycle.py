@@ -397,7 +397,7 @@ class _Cycle:
         sites = [SiteSummary(ss.name, ss.quota, occupancy(ss.usage_before, ss.quota),
                              occupancy(ss.usage_bytes, ss.quota), per_site[ss.name]['protect'],
                              per_site[ss.name]['keep'], per_site[ss.name]['delete'], per_site[ss.name]['handed'],
-                             ss.was_triggered, ss.until_reached)
+                             ss.was_triggered, ss.until_reached, ss.usage_before, ss.usage_bytes)
                  for ss in self.sites]
         warnings = list(policy.warnings)
         warnings += [f'{policy.filename}:{line.number}: {line.text!r} never matched'

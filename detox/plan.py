@@ -47,6 +47,8 @@ class SiteSummary:
     handed_over: int                    # bytes handed over to another owner
     triggered: bool                     # When held at the start
     until_reached: bool                 # Until held when deletion stopped
+    usage_before: int = 0               # bytes of the partition at the site before the cycle
+    usage_after: int = 0                # and after its deletions and hand-overs
 
 
 @dataclass

@@ -1,0 +1,244 @@
+"""The `detox` web module: cycles, their decisions and the locks (/data/detox/...), and the page
+/web/detox (per-site bars of protected / kept / deleted against the quota, the policy with a hit
+count per line, the decisions table with filters).
+
+Reads come from Detox's records (detox/selectors.py); lock and unlock are POST requests with a
+JSON body, for users with the role user, operator or admin on target detox (unlocking another
+user's lock takes operator or admin).
+"""
+import time
+
+from detox import selectors, services
+from policy import parse_time
+from webmodules.base import (AuthenticationRequired, AuthorizationError, HTMLMixin, IllFormedRequest,
+                             InvalidRequest, NotFound, WebModule, yesno)
+
+MAX_DECISIONS = 100_000          # rows one answer may hold; more page by page (limit, offset)
+LOCK_ROLES = ('user', 'operator', 'admin')
+UNLOCK_OTHERS_ROLES = ('operator', 'admin')
+
+
+def _one(request, name):
+    value = request.get(name)
+    if isinstance(value, list):
+        value = ','.join(str(v) for v in value)
+    return value
+
+
+def _count(request, name, maximum=None):
+    value = _one(request, name)
+    if value is None:
+        return None
+    if not (isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 12):
+        raise IllFormedRequest(name, value, 'expected a non-negative integer')
+    value = int(value)
+    if maximum is not None and value > maximum:
+        raise IllFormedRequest(name, value, f'at most {maximum}')
+    return value
+
+
+def _cycle(request, name='id'):
+    value = _one(request, name)
+    if value is None:
+        value = 'latest'
+    if value != 'latest' and not (isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 15):
+        raise IllFormedRequest(name, value, 'expected a cycle id or "latest"')
+    try:
+        return selectors.cycle_get(value if value == 'latest' else int(value))
+    except selectors.NoSuchCycle as exc:
+        raise NotFound(str(exc)) from None
+
+
+class Cycles(WebModule):
+    """Detox cycles, newest first: id, partition, test or real, state, start and end, comment,
+    counts. Filters: `partition`, `test` (y/n); `limit` (default 100)."""
+
+    def run(self, caller, request, inventory):
+        limit = _count(request, 'limit', 10000) or 100
+        rows = selectors.cycles(partition=_one(request, 'partition'), test=yesno(request, 'test'), limit=limit)
+        self.message = f'{len(rows)} cycles'
+        return rows
+
+
+class CycleDetail(WebModule):
+    """Cycle `id` (or `latest`, the default): its record, the policy text with the decisions of
+    each line (`lines`), the per-site summaries (quota, usage and occupancy before and after,
+    bytes protected / kept / deleted / handed over / skipped), warnings and timings."""
+
+    def run(self, caller, request, inventory):
+        cycle = _cycle(request)
+        self.message = f'cycle {cycle.id} ({cycle.state})'
+        return selectors.cycle_detail(cycle)
+
+
+class Decisions(WebModule):
+    """The decisions of cycle `cycle` (an id or `latest`): site, dataset, decision (delete, keep,
+    protect), blocks (null for every block replica of the dataset replica, else the block names),
+    size in bytes, and the line number and text of the policy line that decided. Filters: `site`,
+    `dataset` (shell patterns, comma-separated), `decision` (comma-separated). Paged with `limit`
+    and `offset` (by site, dataset, line)."""
+
+    def run(self, caller, request, inventory):
+        cycle = _cycle(request, 'cycle')
+        if not selectors.cycle_has_decisions(cycle):
+            raise NotFound(f'the decisions of cycle {cycle.id} are no longer kept (only the newest '
+                           f'{services.keep_cycles()} cycles keep theirs)')
+        decision = _one(request, 'decision')
+        if decision:
+            wrong = [d for d in decision.split(',') if d.strip() and d.strip() not in ('delete', 'keep', 'protect')]
+            if wrong:
+                raise IllFormedRequest('decision', decision, 'delete, keep or protect (comma-separated)')
+        limit = _count(request, 'limit', MAX_DECISIONS)
+        offset = _count(request, 'offset') or 0
+        total, rows = selectors.decisions(cycle, site=_one(request, 'site'), dataset=_one(request, 'dataset'),
+                                          decision=decision, offset=offset,
+                                          limit=MAX_DECISIONS + 1 if limit is None else limit)
+        if limit is None and total > MAX_DECISIONS:
+            raise InvalidRequest(f'{total} decisions match, more than the {MAX_DECISIONS} one answer holds: '
+                                 f'filter by site, dataset or decision, or page with limit and offset')
+        self.message = f'cycle {cycle.id}: ' + (f'{total} decisions' if limit is None and not offset else
+                                                f'decisions {offset + 1}-{offset + len(rows)} of {total}')
+        return rows
+
+
+# ------------------------------------------------------------------------------------- locks
+def _names(value, what):
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = [v for v in value.split(',')]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise IllFormedRequest(what, value, 'a name or a list of names')
+    return [v.strip() for v in value if v.strip()] or None
+
+
+def _expiry(value):
+    if value is None or value == '':
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    try:
+        return parse_time(str(value), time.time())
+    except ValueError as exc:
+        raise IllFormedRequest('expires', value, str(exc)) from None
+
+
+def _may_lock(caller):
+    if not caller.is_authenticated:
+        raise AuthenticationRequired('locking needs an authenticated caller (HTTPS with a client certificate)')
+    if not caller.has_any_role(LOCK_ROLES, 'detox'):
+        raise AuthorizationError(f'{caller.name} needs the role user, operator or admin on target detox to lock or '
+                                 f'unlock')
+
+
+def lock_list(request):
+    lock_id = _one(request, 'id')
+    if lock_id is not None and not (isinstance(lock_id, str) and lock_id.isdigit() and len(lock_id) <= 15):
+        raise IllFormedRequest('id', lock_id, 'expected a lock id')
+    return selectors.lock_rows(item=_one(request, 'item'), site=_one(request, 'site'), user=_one(request, 'user'),
+                               lock_id=int(lock_id) if lock_id else None,
+                               include_ended=bool(yesno(request, 'all', False)))
+
+
+def lock(caller, params):
+    _may_lock(caller)
+    items = _names(params.get('item', params.get('items')), 'item')
+    try:
+        rows = services.lock_create(user=caller.name, items=items or [], sites=_names(params.get('sites',
+                                    params.get('site')), 'sites'), groups=_names(params.get('groups',
+                                    params.get('group')), 'groups'), comment=str(params.get('comment') or ''),
+                                    expires=_expiry(params.get('expires')))
+    except services.LockError as exc:
+        raise InvalidRequest(str(exc)) from None
+    return [selectors.lock_row(r) for r in rows]
+
+
+def unlock(caller, params):
+    _may_lock(caller)
+    ids = params.get('id', params.get('ids'))
+    if ids is not None:
+        ids = ids if isinstance(ids, list) else [ids]
+        try:
+            ids = [int(i) for i in ids]
+        except (TypeError, ValueError):
+            raise IllFormedRequest('id', params.get('id'), 'lock ids') from None
+    try:
+        others = caller.has_any_role(UNLOCK_OTHERS_ROLES, 'detox')
+        rows = services.lock_release(by=caller.name, may_release_others=others, lock_ids=ids,
+                                     items=_names(params.get('item', params.get('items')), 'item'),
+                                     sites=_names(params.get('sites', params.get('site')), 'sites'))
+    except services.LockError as exc:
+        raise InvalidRequest(str(exc)) from None
+    except PermissionError as exc:
+        raise AuthorizationError(str(exc)) from None
+    return [selectors.lock_row(r) for r in rows]
+
+
+class Lock(WebModule):
+    """The live locks, newest first (`blockreplica.is_locked` reads them): id, item (a dataset or
+    dataset#block, wildcards allowed), sites and groups (patterns; null for any), comment, user,
+    created, expires. Filters: `item`, `site`, `user`, `id`; `all=y` includes ended ones. Make
+    and end locks with POST requests to /data/detox/lock/lock and /data/detox/lock/unlock."""
+
+    def run(self, caller, request, inventory):
+        if self.input_data is not None or request.get('action') not in (None, 'list'):
+            raise InvalidRequest('lock with a POST to /data/detox/lock/lock and unlock with a POST to '
+                                 '/data/detox/lock/unlock (JSON body, Content-Type: application/json)')
+        rows = lock_list(request)
+        self.message = f'{len(rows)} locks'
+        return rows
+
+
+class LockLock(WebModule):
+    """Make locks (POST, JSON body): `item` (datasets or dataset#block names, wildcards allowed),
+    `sites` (site patterns; none: every site), `groups` (owner patterns; none: any owner),
+    `comment`, `expires` ("2 weeks", an ISO date or a UNIX time; none: until unlocked). One lock
+    per item, site and group. Role user, operator or admin on target detox."""
+    must_authenticate = True
+    changes_state = True
+
+    def run(self, caller, request, inventory):
+        rows = lock(caller, self.input_data if isinstance(self.input_data, dict) else {})
+        self.message = f'{len(rows)} locks made'
+        return rows
+
+
+class LockUnlock(WebModule):
+    """End locks (POST, JSON body): `id` (lock ids) or `item` (and `sites`, as they were given).
+    The caller's own locks; with the role operator or admin on target detox, anyone's."""
+    must_authenticate = True
+    changes_state = True
+
+    def run(self, caller, request, inventory):
+        rows = unlock(caller, self.input_data if isinstance(self.input_data, dict) else {})
+        self.message = f'{len(rows)} locks ended'
+        return rows
+
+
+class LockList(WebModule):
+    """The live locks (as GET /data/detox/lock)."""
+
+    def run(self, caller, request, inventory):
+        rows = lock_list(request)
+        self.message = f'{len(rows)} locks'
+        return rows
+
+
+# ------------------------------------------------------------------------------------- the page
+class DetoxPage(HTMLMixin, WebModule):
+    """The latest cycle (or `cycle=N`): per-site bars, the policy with hits, the decisions."""
+    title = 'Detox'
+    template = 'detox/detox.html'
+    scripts = ('detox/detox.js',)
+    stylesheets = ('detox/detox.css',)
+
+    def run(self, caller, request, inventory):
+        cycle = request.get('cycle')
+        if cycle is not None and not (isinstance(cycle, str) and (cycle == 'latest' or cycle.isdigit())):
+            raise IllFormedRequest('cycle', cycle, 'a cycle id or "latest"')
+        return self.page(caller=caller, context={'cycle': cycle or 'latest'})
+
+
+export_data = {'cycles': Cycles, 'cycle': CycleDetail, 'decisions': Decisions, 'lock': Lock,
+               'lock/lock': LockLock, 'lock/unlock': LockUnlock, 'lock/list': LockList}
+export_web = {'': DetoxPage, 'cycle': DetoxPage}
