@@ -1,0 +1,179 @@
+"""How a worker carries out one claimed task on storage: through gfal2 itself, or through the FTS3
+server of the site. Each turns a Job into a services.Result; neither writes the database (the
+worker reports the results) nor decides what to retry (the updater does).
+"""
+import json
+import logging
+import threading
+import time
+
+from fileops.backends import ErrorKind, FileOpError, OpState, Side, TransferSpec
+from fileops.checksums import parse_checksum
+from fileops.models import TaskKind
+from fileops.pfn import PfnError, resolve_pfn
+from fileops.services import Result
+
+log = logging.getLogger('dynamo.fileops')
+
+
+class SiteDirectory:
+    """PFNs of LFNs at sites, from the inventory store's site rows (backend, filename mapping),
+    read again every `ttl` seconds; and the sites' file-operation settings."""
+
+    def __init__(self, ttl=30.0):
+        self.ttl = ttl
+        self._sites = {}
+        self._storage = {}
+        self._read = 0.0
+        self._lock = threading.Lock()
+
+    def _refresh(self):
+        from inventory.models import Site
+        from fileops.models import SiteStorage
+        with self._lock:
+            if time.monotonic() - self._read < self.ttl:
+                return
+            self._sites = {name: (backend, json.loads(mapping or '{}'))
+                           for name, backend, mapping in Site.objects.values_list('name', 'backend', 'filename_mapping')}
+            self._storage = {row.site: row for row in SiteStorage.objects.all()}
+            self._read = time.monotonic()
+
+    def pfn(self, site, lfn):
+        self._refresh()
+        if site not in self._sites:
+            raise PfnError(f'no site {site} in the inventory')
+        backend, mapping = self._sites[site]
+        return resolve_pfn(lfn, backend=backend, filename_mapping=mapping)
+
+    def storage(self, site):
+        self._refresh()
+        return self._storage.get(site)
+
+
+def failure(job, error, *, pfn='', source_pfn='', seconds=0.0):
+    """The Result of a failed job: whether to retry, and whether the source is to blame for good."""
+    source_bad = False
+    if job.kind == TaskKind.TRANSFER and not error.retryable:
+        source_bad = error.side == Side.SOURCE or (error.kind == ErrorKind.NO_SUCH_FILE and
+                                                   error.side != Side.DESTINATION)
+    return Result(job.id, False, pfn=pfn, source_pfn=source_pfn, seconds=seconds, error_kind=str(error.kind),
+                  reason=str(error), retryable=error.retryable, source_bad=source_bad)
+
+
+def _pfn_failure(job, exc):
+    return Result(job.id, False, error_kind=str(ErrorKind.INVALID), reason=f'no PFN: {exc}', retryable=False)
+
+
+class Gfal2Executor:
+    """Copies and deletions through a Gfal2Backend, one job per call (call it from many threads)."""
+
+    def __init__(self, backend, sites):
+        self.backend = backend
+        self.sites = sites
+
+    def __call__(self, job):
+        started = time.monotonic()
+        try:
+            pfn = self.sites.pfn(job.site, job.lfn)
+            source_pfn = self.sites.pfn(job.source, job.lfn) if job.kind == TaskKind.TRANSFER else ''
+        except PfnError as exc:
+            return _pfn_failure(job, exc)
+        try:
+            if job.kind == TaskKind.DELETION:
+                outcome = self.backend.delete(pfn).outcome
+                return Result(job.id, True, str(outcome), time.monotonic() - started, pfn)
+            result = self.backend.copy(source_pfn, pfn, size=job.size,
+                                       checksum=parse_checksum(job.checksum) if job.checksum else None)
+        except FileOpError as error:
+            return failure(job, error, pfn=pfn, source_pfn=source_pfn, seconds=time.monotonic() - started)
+        return Result(job.id, True, str(result.outcome), result.seconds, pfn, source_pfn)
+
+
+class Fts3Executor:
+    """The jobs of one FTS3 endpoint as FTS3 jobs: submitted once (the job id is recorded at once,
+    so that a worker taking over after a crash polls the same job rather than submitting again),
+    then polled until each file is final. A file FTS3 refuses because the destination exists is
+    checked with gfal2, which leaves a good file alone and replaces a wrong one."""
+
+    def __init__(self, *, fts, gfal, sites, record_job, poll):
+        self.fts = fts
+        self.gfal = gfal
+        self.sites = sites
+        self.record_job = record_job      # record_job(job ids, FTS3 job id)
+        self.poll = poll
+
+    def run(self, jobs, deliver, stop):
+        """Carry out `jobs` (all of one kind); deliver(Result) for each as it ends."""
+        pending = {}                       # FTS3 job id -> {pfn: job}
+        fresh, pfns = [], {}
+        for job in jobs:
+            try:
+                pfns[job.id] = (self.sites.pfn(job.site, job.lfn),
+                                self.sites.pfn(job.source, job.lfn) if job.kind == TaskKind.TRANSFER else '')
+            except PfnError as exc:
+                deliver(_pfn_failure(job, exc))
+                continue
+            if job.external_id:
+                pending.setdefault(job.external_id, {})[pfns[job.id][0]] = job
+            else:
+                fresh.append(job)
+        if fresh:
+            try:
+                job_id = self._submit(fresh, pfns)
+            except FileOpError as error:
+                for job in fresh:
+                    deliver(failure(job, error, pfn=pfns[job.id][0], source_pfn=pfns[job.id][1]))
+            else:
+                self.record_job([j.id for j in fresh], job_id)
+                pending[job_id] = {pfns[j.id][0]: j for j in fresh}
+        while pending and not stop.is_set():
+            for job_id in list(pending):
+                try:
+                    status = self.fts.poll(job_id)
+                except FileOpError as error:
+                    if error.kind == ErrorKind.NO_SUCH_FILE:     # FTS3 forgot the job
+                        for pfn, job in pending.pop(job_id).items():
+                            deliver(failure(job, error, pfn=pfn, source_pfn=pfns[job.id][1]))
+                    else:
+                        log.warning('FTS3 job %s: %s', job_id, error)
+                    continue
+                files = pending[job_id]
+                for state in status.files:
+                    pfn = state.destination if state.destination else state.source
+                    job = files.get(pfn)
+                    if job is None or not state.state.final:
+                        continue
+                    del files[pfn]
+                    deliver(self._result(job, state, pfns[job.id]))
+                if status.state.final and files:
+                    # the job ended without a word on these files
+                    for pfn, job in list(files.items()):
+                        deliver(failure(job, FileOpError(code=0, kind=ErrorKind.OTHER, side=Side.TRANSFER,
+                                                         message=f'FTS3 job {job_id} ended {status.service_state}: '
+                                                                 f'{status.reason}'),
+                                        pfn=pfn, source_pfn=pfns[job.id][1]))
+                    files.clear()
+                if not files:
+                    del pending[job_id]
+            if pending:
+                stop.wait(self.poll)
+
+    def _submit(self, jobs, pfns):
+        metadata = {'issuer': 'dynamo'}
+        if jobs[0].kind == TaskKind.DELETION:
+            return self.fts.submit_deletions([pfns[j.id][0] for j in jobs], metadata=metadata)
+        specs = [TransferSpec(source=pfns[j.id][1], destination=pfns[j.id][0], size=j.size,
+                              checksum=parse_checksum(j.checksum) if j.checksum else None, metadata={'task': j.id})
+                 for j in jobs]
+        return self.fts.submit_transfers(specs, metadata=metadata)
+
+    def _result(self, job, state, job_pfns):
+        pfn, source_pfn = job_pfns
+        if state.state == OpState.DONE:
+            return Result(job.id, True, 'deleted' if job.kind == TaskKind.DELETION else 'copied', 0.0, pfn, source_pfn)
+        error = state.error or FileOpError(code=0, kind=ErrorKind.CANCELLED if state.state == OpState.CANCELLED
+                                           else ErrorKind.OTHER, side=Side.TRANSFER,
+                                           message=f'FTS3 file {state.service_state}')
+        if error.kind == ErrorKind.EXISTS and job.kind == TaskKind.TRANSFER and self.gfal is not None:
+            return self.gfal(job)
+        return failure(job, error, pfn=pfn, source_pfn=source_pfn)
