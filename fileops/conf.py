@@ -24,7 +24,8 @@ def _value(name, default, kind):
 
 @dataclass(frozen=True)
 class FileopsConf:
-    workers: str              # 'embedded' (runserver_dynamo starts a pool) or 'celery'
+    workers: str              # 'embedded' (runserver_dynamo starts a pool) or 'celery'; 'auto': celery
+                              # when a broker is set (DYNAMO_CELERY_BROKER), else embedded
     processes: int            # worker processes of the embedded pool
     threads: int              # storage operations at once in one worker process
     batch: int                # tasks one claim takes
@@ -49,8 +50,11 @@ class FileopsConf:
 
 
 def conf():
+    workers = _value('DYNAMO_FILEOPS_WORKERS', 'auto', str).lower()
+    if workers == 'auto':
+        workers = 'celery' if getattr(settings, 'CELERY_BROKER_URL', '') else 'embedded'
     return FileopsConf(
-        workers=_value('DYNAMO_FILEOPS_WORKERS', 'embedded', str).lower(),
+        workers=workers,
         processes=_value('DYNAMO_FILEOPS_PROCESSES', 2, int),
         threads=_value('DYNAMO_FILEOPS_THREADS', 16, int),
         batch=_value('DYNAMO_FILEOPS_BATCH', 64, int),

@@ -21,6 +21,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone as dt_timezone
 
 from django.db import connections, transaction
 from django.db.models import Q
@@ -195,7 +196,7 @@ def _inventory_has_under(site_name, root):
 def touched_lfns(site_name, since):
     """LFNs at the site that an operation in flight, or one that ended since `since`, may have
     changed: they are neither missing nor orphans whatever the listing says."""
-    moment = timezone.datetime.fromtimestamp(since, tz=timezone.utc)
+    moment = datetime.fromtimestamp(since, tz=dt_timezone.utc)
     return set(FileTask.objects.filter(site=site_name).filter(
         Q(state__in=(TaskState.NEW, TaskState.QUEUED, TaskState.ACTIVE, TaskState.FAILED, TaskState.HELD)) |
         Q(state=TaskState.DONE, applied=False) | Q(finished__gte=moment)).values_list('lfn', flat=True))
@@ -268,7 +269,7 @@ def run_check(report, *, listing=None, backend=None):
                          safety_seconds=report.safety_days * 86400)
     except ConsistencyError as exc:
         return _finish(report, ReportState.FAILED, str(exc))
-    report.listed = timezone.datetime.fromtimestamp(listing.taken, tz=timezone.utc)
+    report.listed = datetime.fromtimestamp(listing.taken, tz=dt_timezone.utc)
     report.inventory_files = result.inventory_files
     report.listed_files = result.listed_files
     report.missing, report.orphans, report.young_orphans = len(result.missing), len(result.orphans), len(result.young)
@@ -409,7 +410,7 @@ def commit(result, context):
         last = {}
         for site, requested in ConsistencyReport.objects.values_list('site', 'requested').order_by('requested'):
             last[site] = requested
-        epoch = timezone.datetime.min.replace(tzinfo=timezone.utc)
+        epoch = datetime.min.replace(tzinfo=dt_timezone.utc)
         sites = sorted(candidates, key=lambda s: (last.get(s, epoch), s))[:int(params.get('count', 1))]
     busy = set(ConsistencyReport.objects.filter(state__in=(ReportState.NEW, ReportState.RUNNING,
                                                            ReportState.COMPARED)).values_list('site', flat=True))
