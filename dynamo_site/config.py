@@ -43,6 +43,14 @@ _SOURCES = {
     'DYNAMO_WEB_THREADS': ('web', 'threads'),
     'DYNAMO_ALLOWED_HOSTS': ('web', 'allowed_hosts'),
     'DYNAMO_DEBUG': ('web', 'debug'),
+    'DYNAMO_CELERY_BROKER': ('schedule', 'broker'),
+    'DYNAMO_SCHEDULE_DEALER': ('schedule', 'dealer'),
+    'DYNAMO_SCHEDULE_DETOX': ('schedule', 'detox'),
+    'DYNAMO_SCHEDULE_TRACK_REQUESTS': ('schedule', 'track_requests'),
+    'DYNAMO_SCHEDULE_EXTRA': ('schedule', 'extra'),
+    'DYNAMO_SCHEDULE_TICK': ('schedule', 'tick'),
+    'DYNAMO_SCHEDULE_EMBEDDED': ('schedule', 'embedded'),
+    'DYNAMO_SCHEDULE_USER': ('schedule', 'user'),
 }
 
 

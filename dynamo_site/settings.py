@@ -162,9 +162,25 @@ DYNAMO_APP_OUTPUT_MB = int(env('DYNAMO_APP_OUTPUT_MB', '64'))                 # 
 DYNAMO_APP_CHANGES_MB = int(env('DYNAMO_APP_CHANGES_MB', '4096'))             # a write request's change stream
 DYNAMO_DB_READONLY_URL = env('DYNAMO_DB_READONLY_URL')
 
-# Celery (policies arrive later); the server itself never needs a broker
-CELERY_BROKER_URL = env('DYNAMO_CELERY_BROKER', 'redis://127.0.0.1:6379/0')
+# Schedule of the periodic cycles (docs/schedule.md): [schedule] section of the INI file or
+# DYNAMO_SCHEDULE_*; run by `celery -A dynamo_site beat` + `worker` when DYNAMO_CELERY_BROKER is
+# set, else by runserver_dynamo itself (embedded: the first run needs no broker)
+from schedule import definition as _schedule  # noqa: E402  (pure: the entries' grammar)
+try:
+    DYNAMO_SCHEDULE = _schedule.parse_schedule(_schedule.collect(
+        {name: env(f'DYNAMO_SCHEDULE_{name.upper()}', default) for name, default in _schedule.DEFAULTS.items()},
+        env('DYNAMO_SCHEDULE_EXTRA', '')))
+except _schedule.ScheduleError as _exc:
+    raise config.ConfigError(str(_exc)) from None
+DYNAMO_SCHEDULE_TICK = float(env('DYNAMO_SCHEDULE_TICK', '30'))       # seconds between looks at the schedule
+DYNAMO_SCHEDULE_EMBEDDED = env('DYNAMO_SCHEDULE_EMBEDDED', 'auto').lower()   # auto (= no broker), yes, no
+DYNAMO_SCHEDULE_USER = env('DYNAMO_SCHEDULE_USER', 'dynamo-schedule')   # submits the scheduled cycles
+CELERY_BROKER_URL = env('DYNAMO_CELERY_BROKER', '')
 CELERY_TASK_ALWAYS_EAGER = False
+CELERY_BEAT_SCHEDULE = _schedule.beat_schedule(DYNAMO_SCHEDULE, DYNAMO_SCHEDULE_TICK)
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / 'celerybeat-schedule')
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 LOGGING = {
     'version': 1,

@@ -54,3 +54,147 @@ class BlockDeletion(_BlockOperation):
         indexes = [models.Index(fields=['state', 'id'], name='dyn_bd_state'),
                    models.Index(fields=['site', 'state'], name='dyn_bd_site'),
                    models.Index(fields=['dataset', 'block', 'site'], name='dyn_bd_item')]
+
+
+# ------------------------------------------------------------------------ copy and deletion requests
+class RequestStatus(models.TextChoices):
+    NEW = 'new'                # recorded; not looked at yet (Dealer for copies, tracking for deletions)
+    ACTIVATED = 'activated'    # accepted: its actions are being carried out
+    COMPLETED = 'completed'    # every action ended (or there was nothing to do)
+    REJECTED = 'rejected'      # refused, with the reason
+    CANCELLED = 'cancelled'    # cancelled by its owner or an operator
+
+
+OPEN_STATUSES = (RequestStatus.NEW, RequestStatus.ACTIVATED)
+
+
+class ActionStatus(models.TextChoices):
+    NEW = 'new'                # wanted at the site, not carried out yet
+    QUEUED = 'queued'          # copy: the replica and its transfers exist; deletion: ownership removed, deletion records made
+    COMPLETED = 'completed'    # copy: the replica is complete; deletion: the replica is gone
+    FAILED = 'failed'
+    CANCELLED = 'cancelled'
+
+
+class _Request(models.Model):
+    user = models.CharField(max_length=150, help_text='who asked (user name)')
+    dn = models.CharField(max_length=512, blank=True, default='')
+    status = models.CharField(max_length=16, choices=RequestStatus.choices, default=RequestStatus.NEW)
+    reason = models.TextField(blank=True, default='', help_text='why it was rejected or cancelled')
+    comment = models.TextField(blank=True, default='')
+    site_patterns = models.JSONField(default=list, help_text='the sites as the user typed them')
+    request_count = models.IntegerField(default=1, help_text='times it was asked for (duplicates raise it)')
+    first_request = models.DateTimeField()
+    last_request = models.DateTimeField()
+    updated = models.DateTimeField()
+
+    class Meta:
+        abstract = True
+
+
+class CopyRequest(_Request):
+    """Copies of datasets or blocks at sites (§9.1): `num_copies` among the listed sites, 0 meaning
+    one at every listed site, owned by `group`."""
+    group = models.CharField(max_length=64)
+    num_copies = models.IntegerField(default=1)
+    note = models.TextField(blank=True, default='', help_text="Dealer's latest word on copies not placed yet")
+
+    class Meta:
+        db_table = 'dyn_copy_requests'
+        indexes = [models.Index(fields=['status', 'id'], name='dyn_cr_status'),
+                   models.Index(fields=['user', 'id'], name='dyn_cr_user')]
+
+
+class DeletionRequest(_Request):
+    """Removal of the replicas of datasets or blocks at the listed sites (§9.2): ownership goes to
+    the null group and deletion records are made; never the last complete copy unless
+    `allow_last_copy` (granted to admins only)."""
+    allow_last_copy = models.BooleanField(default=False)
+
+    class Meta:
+        db_table = 'dyn_deletion_requests'
+        indexes = [models.Index(fields=['status', 'id'], name='dyn_dr_status'),
+                   models.Index(fields=['user', 'id'], name='dyn_dr_user')]
+
+
+class _Item(models.Model):
+    name = models.CharField(max_length=650, help_text='dataset or dataset#block')
+    dataset = models.CharField(max_length=512)
+
+    class Meta:
+        abstract = True
+
+
+class CopyRequestItem(_Item):
+    request = models.ForeignKey(CopyRequest, on_delete=models.CASCADE, related_name='items')
+
+    class Meta:
+        db_table = 'dyn_copy_request_items'
+        indexes = [models.Index(fields=['name'], name='dyn_cri_name'),
+                   models.Index(fields=['dataset'], name='dyn_cri_dataset')]
+
+
+class DeletionRequestItem(_Item):
+    request = models.ForeignKey(DeletionRequest, on_delete=models.CASCADE, related_name='items')
+
+    class Meta:
+        db_table = 'dyn_deletion_request_items'
+        indexes = [models.Index(fields=['name'], name='dyn_dri_name'),
+                   models.Index(fields=['dataset'], name='dyn_dri_dataset')]
+
+
+class CopyRequestSite(models.Model):
+    request = models.ForeignKey(CopyRequest, on_delete=models.CASCADE, related_name='sites')
+    name = models.CharField(max_length=64)
+
+    class Meta:
+        db_table = 'dyn_copy_request_sites'
+        indexes = [models.Index(fields=['name'], name='dyn_crs_name')]
+
+
+class DeletionRequestSite(models.Model):
+    request = models.ForeignKey(DeletionRequest, on_delete=models.CASCADE, related_name='sites')
+    name = models.CharField(max_length=64)
+
+    class Meta:
+        db_table = 'dyn_deletion_request_sites'
+        indexes = [models.Index(fields=['name'], name='dyn_drs_name')]
+
+
+class _Action(models.Model):
+    item = models.CharField(max_length=650)
+    site = models.CharField(max_length=64)
+    status = models.CharField(max_length=16, choices=ActionStatus.choices, default=ActionStatus.NEW)
+    reason = models.CharField(max_length=255, blank=True, default='')
+    updated = models.DateTimeField()
+
+    class Meta:
+        abstract = True
+
+
+class CopyAction(_Action):
+    """One copy of one item at one site."""
+    request = models.ForeignKey(CopyRequest, on_delete=models.CASCADE, related_name='actions')
+    cycle = models.BigIntegerField(null=True, blank=True, help_text='the Dealer cycle that placed it')
+
+    class Meta:
+        db_table = 'dyn_copy_actions'
+        indexes = [models.Index(fields=['status', 'request'], name='dyn_ca_status')]
+
+
+class DeletionAction(_Action):
+    """The removal of one item at one site."""
+    request = models.ForeignKey(DeletionRequest, on_delete=models.CASCADE, related_name='actions')
+
+    class Meta:
+        db_table = 'dyn_deletion_actions'
+        indexes = [models.Index(fields=['status', 'request'], name='dyn_da_status')]
+
+
+class RegistryLock(models.Model):
+    """One row: requests are created and deduplicated while holding it (select_for_update), so
+    that two identical requests arriving at once make one request asked for twice."""
+    id = models.IntegerField(primary_key=True)
+
+    class Meta:
+        db_table = 'dyn_request_registry_lock'

@@ -1,0 +1,47 @@
+"""The `schedule` web module: /data/schedule (every entry with its last run, outcome and next run),
+/data/schedule/runs (`entry`, `state`, `limit`) and the /web/schedule page. Reads only; the
+outcomes of open runs are brought up to date from their application records first."""
+from schedule import selectors, services
+from webmodules.base import HTMLMixin, IllFormedRequest, WebModule
+
+
+def _settled():
+    services.runs_settle()
+
+
+class Entries(WebModule):
+    """Every schedule entry: its cycle, interval, file, whether it runs (and why not), its last
+    run, its last outcome and its next run (UNIX slots; `mode` says who runs it)."""
+
+    def run(self, caller, request, inventory):
+        _settled()
+        self.message = f'run by {selectors.mode()}'
+        return selectors.overview()
+
+
+class Runs(WebModule):
+    """Runs of the schedule, newest first: `entry`, `state`, `limit` (default 100)."""
+
+    def run(self, caller, request, inventory):
+        _settled()
+        limit = request.get('limit', '100')
+        if not isinstance(limit, str) or not limit.isdigit() or not 0 < int(limit) <= 10000:
+            raise IllFormedRequest('limit', limit, 'expected a number from 1 to 10000')
+        entry, state = request.get('entry'), request.get('state')
+        return selectors.runs(entry=entry if isinstance(entry, str) else None,
+                              state=state if isinstance(state, str) else None, limit=int(limit))
+
+
+class SchedulePage(HTMLMixin, WebModule):
+    """Every entry with its last run, outcome and next run, and the latest runs."""
+    title = 'Schedule'
+    template = 'schedule/schedule.html'
+
+    def run(self, caller, request, inventory):
+        _settled()
+        return self.page(caller=caller, context={'entries': selectors.overview(), 'runs': selectors.runs(limit=30),
+                                                 'mode': selectors.mode()})
+
+
+export_data = {'': Entries, 'entries': Entries, 'runs': Runs}
+export_web = {'': SchedulePage}

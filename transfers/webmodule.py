@@ -1,0 +1,160 @@
+"""The `request` web module: /data/request/copy, pollcopy, cancelcopy, delete, polldelete.
+
+Parameters come as the original client sends them: a form-encoded POST (`item[]=...&site[]=...`),
+a query string or a JSON body (whose keys win). Creating and cancelling need an authenticated
+caller (a client certificate or the trusted proxy's header); they write only the requests'
+registry, never the inventory, so they are not write modules of the web: a form POST is accepted
+(no cookie session can authenticate here). Errors are 400s naming the item, site or group.
+"""
+from transfers import resolve, selectors, services
+from webmodules.base import AuthorizationError, InvalidRequest, MethodNotAllowed, WebModule, yesno
+
+DEFAULT_GROUP = 'AnalysisOps'
+
+
+def _params(module, request):
+    params = dict(request)
+    if isinstance(module.input_data, dict):
+        params.update(module.input_data)
+    elif module.input_data is not None:
+        raise InvalidRequest('the JSON body must be an object of parameters')
+    return params
+
+
+def _no_get(module, path):
+    # (views set `method` on the module when they know it; a GET must not change anything)
+    if getattr(module, 'method', None) == 'GET':
+        raise MethodNotAllowed(f'{path} changes the registry: send a POST request (form or JSON)')
+
+
+def _text(params, name, default=''):
+    value = params.get(name, default)
+    if isinstance(value, list):
+        value = ' '.join(str(v) for v in value)
+    return '' if value is None else str(value)
+
+
+def _call(fn, *args, **kwargs):
+    try:
+        return fn(*args, **kwargs)
+    except resolve.NotAllowed as exc:
+        raise AuthorizationError(str(exc)) from None
+    except resolve.RequestError as exc:
+        raise InvalidRequest(str(exc)) from None
+
+
+class _Base(WebModule):
+    def default_group(self):
+        conf = self.config.get('request') or {}
+        conf = conf.get('copy') or {} if isinstance(conf, dict) else {}
+        return conf.get('default_group') or DEFAULT_GROUP
+
+
+class Copy(_Base):
+    """Ask for copies (POST, form or JSON): `item` (repeatable, `item[]`; datasets or
+    dataset#block), `site` (names or patterns, `!pattern` excludes), `group` (default
+    AnalysisOps), `n` (copies among the sites; 0 = one at every site; default 1), `comment`;
+    `request_id` to change a request that is still new. An open request containing all the items
+    and sites is reused (its request_count rises). Returns the request's record (in a list)."""
+    must_authenticate = True
+
+    def run(self, caller, request, inventory):
+        _no_get(self, '/data/request/copy')
+        params = _params(self, request)
+        catalog = resolve.InventoryCatalog(inventory)
+        items = _call(resolve.resolve_items, catalog, params.get('item'))
+        sites, patterns = _call(resolve.expand_sites, catalog, params.get('site'))
+        group = _call(resolve.check_group, catalog, params.get('group') or self.default_group())
+        n = _call(resolve.parse_count, params.get('n'))
+        request_id = _call(resolve.parse_id, params.get('request_id'))
+        req, what = _call(services.copy_request_create, user=caller.name, dn=caller.dn or '', items=items,
+                          sites=sites, site_patterns=patterns, group=group, num_copies=n,
+                          comment=_text(params, 'comment'), request_id=request_id)
+        self.message = f'copy request {req.id} {what}'
+        return selectors.copy_requests_poll(request_ids=[req.id])
+
+
+def _poll_filters(params):
+    filters = {}
+    ids = [resolve.parse_id(v) for v in resolve.listed(params.get('request_id'), 'request_id')]
+    if ids:
+        filters['request_ids'] = ids
+    for param, key in (('item', 'items'), ('site', 'sites'), ('status', 'statuses'), ('user', 'users')):
+        values = resolve.listed(params.get(param), param)
+        if values:
+            filters[key] = values
+    filters['limit'] = resolve.parse_count(params.get('limit'), 'limit', 1000, selectors.MAX_LIMIT) or 1000
+    filters['offset'] = resolve.parse_count(params.get('offset'), 'offset', 0, 10 ** 9)
+    return filters
+
+
+class PollCopy(_Base):
+    """Copy requests, newest first, with their actions: by `request_id`, `item` (a dataset also
+    finds requests of its blocks), `site`, `status`, `user` (each repeatable; items and sites may
+    be patterns); `limit` (default 1000), `offset`."""
+
+    def run(self, caller, request, inventory):
+        params = _params(self, request)
+        return _call(lambda: selectors.copy_requests_poll(**_poll_filters(params)))
+
+
+class CancelCopy(_Base):
+    """Cancel copy request `request_id` (POST; its owner, or an operator/admin of target request)."""
+    must_authenticate = True
+
+    def run(self, caller, request, inventory):
+        _no_get(self, '/data/request/cancelcopy')
+        params = _params(self, request)
+        request_id = _call(resolve.parse_id, params.get('request_id'))
+        if request_id is None:
+            raise InvalidRequest('missing required parameter "request_id"')
+        req = _call(services.copy_request_cancel, request_id=request_id, caller=caller)
+        self.message = f'copy request {req.id} cancelled'
+        return selectors.copy_requests_poll(request_ids=[req.id])
+
+
+class Delete(_Base):
+    """Ask for deletions (POST, form or JSON): `item` and `site` as for copy (both required),
+    `comment`, `allow_last_copy` (yes/no; admins only). Callers need a role on target request.
+    The request is carried out by the next request tracking cycle."""
+    must_authenticate = True
+
+    def run(self, caller, request, inventory):
+        _no_get(self, '/data/request/delete')
+        params = _params(self, request)
+        catalog = resolve.InventoryCatalog(inventory)
+        items = _call(resolve.resolve_items, catalog, params.get('item'))
+        sites, patterns = _call(resolve.expand_sites, catalog, params.get('site'))
+        allow = params.get('allow_last_copy')
+        allow = allow if isinstance(allow, bool) else yesno({'allow_last_copy': allow}, 'allow_last_copy', False)
+        req, what = _call(services.deletion_request_create, caller=caller, items=items, sites=sites,
+                          site_patterns=patterns, allow_last_copy=allow, comment=_text(params, 'comment'))
+        self.message = f'deletion request {req.id} {what}'
+        return selectors.deletion_requests_poll(request_ids=[req.id])
+
+
+class PollDelete(_Base):
+    """Deletion requests, newest first (filters as pollcopy)."""
+
+    def run(self, caller, request, inventory):
+        params = _params(self, request)
+        return _call(lambda: selectors.deletion_requests_poll(**_poll_filters(params)))
+
+
+class CancelDelete(_Base):
+    """Cancel deletion request `request_id` while it is still new (POST)."""
+    must_authenticate = True
+
+    def run(self, caller, request, inventory):
+        _no_get(self, '/data/request/canceldelete')
+        params = _params(self, request)
+        request_id = _call(resolve.parse_id, params.get('request_id'))
+        if request_id is None:
+            raise InvalidRequest('missing required parameter "request_id"')
+        req = _call(services.deletion_request_cancel, request_id=request_id, caller=caller)
+        self.message = f'deletion request {req.id} cancelled'
+        return selectors.deletion_requests_poll(request_ids=[req.id])
+
+
+export_data = {'copy': Copy, 'pollcopy': PollCopy, 'cancelcopy': CancelCopy, 'delete': Delete,
+               'polldelete': PollDelete, 'canceldelete': CancelDelete}
