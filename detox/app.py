@@ -48,7 +48,8 @@ def fingerprint(br) -> list:
 
 def run(inventory, params: dict) -> dict:
     """params: policy (text), filename, test (bool), comment, now (UNIX time or ISO text; default
-    the clock), force, max_cycle_fraction (0.1), providers (configuration entries)."""
+    the clock), force, max_cycle_fraction (0.1), providers (configuration entries), keep_cycles
+    (how many cycles keep their decision rows; default DYNAMO_DETOX_KEEP_CYCLES)."""
     started = time.time()
     now = parse_now(params.get('now'))
     policy = _policy(params, now)
@@ -66,12 +67,12 @@ def run(inventory, params: dict) -> dict:
                   filename=policy.filename, policy=policy.text,
                   sha256=hashlib.sha256(policy.text.encode()).hexdigest(), now=now, started=started,
                   computed=time.time(), locks_read=locks_read,
-                  reads_locks='blockreplica.is_locked' in policy.variables)
+                  reads_locks='blockreplica.is_locked' in policy.variables, keep_cycles=params.get('keep_cycles'))
     result['timings']['encode'] = time.perf_counter() - t0
     triggered = [s for s in plan.sites if s.triggered]
     print(f'computed in {time.time() - started:.1f} s: {len(plan.sites)} target sites, {len(triggered)} triggered, '
           f'{plan.iterations} iterations, {len(plan.decisions)} decisions, {len(plan.deletions)} replicas to '
-          f'delete ({format_size(plan.deleted_bytes)})', flush=True)
+          f'delete in whole or in part ({format_size(plan.deleted_bytes)})', flush=True)
     if plan.stopped:
         print(f'stopped: {plan.stop_reason}', flush=True)
     return result

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from inventory.objects import Condition, Partition, SitePartition, to_dict
+from inventory.objects import OWNED, Condition, Partition, SitePartition, to_dict
 
 _NO_PREDICATE = None   # operations carry a condition's text only; the write path compiles it
 
@@ -61,6 +61,8 @@ def state_from_database(using: str = 'default') -> State:
         partitions[name] = (None, tuple(subs.split(','))) if subs else (text or None, None)
     names = dict(m.Site.objects.using(using).values_list('id', 'name'))
     parts = dict(m.Partition.objects.using(using).values_list('id', 'name'))
+    if not partitions:     # no row: the implicit Default of a new store (inventory.store.load)
+        partitions, parts = {'Default': (OWNED.text, None)}, {1: 'Default'}
     quotas = {}
     for site_id, partition_id, quota in m.Quota.objects.using(using).values_list('site_id', 'partition_id', 'quota'):
         if site_id in names and partition_id in parts and quota:

@@ -69,9 +69,10 @@ def cycles(*, partition: Optional[str] = None, test: Optional[bool] = None, limi
         qs = qs.filter(partition=partition)
     if test is not None:
         qs = qs.filter(test=test)
-    kept = set(Decision.objects.filter(cycle__in=qs[:limit]).values_list('cycle_id', flat=True).distinct())
+    found = list(qs[:limit])
+    kept = {cycle.id for cycle in found if Decision.objects.filter(cycle_id=cycle.id).exists()}
     rows = []
-    for cycle in qs[:limit]:
+    for cycle in found:
         row = cycle_row_light(cycle)
         row['decisions_kept'] = cycle.num_decisions == 0 or cycle.id in kept
         rows.append(row)

@@ -189,7 +189,8 @@ def _load(progress, using, on_snapshot=None):
         for sub in part._subpartitions:
             sub._parent = part
     if not inv.partitions:
-        inv.partitions['Default'] = Partition('Default', OWNED, id=1)
+        # no row (a flushed store): the implicit Default, whose quotas may be stored all the same
+        inv.partitions['Default'] = partitions_by_id[1] = Partition('Default', OWNED, id=1)
     p.step('partitions', len(inv.partitions))
 
     groups_by_id = {None: inv.null_group}

@@ -123,3 +123,81 @@ def random_inventory(seed, datasets=40):
         factor = rng.choice((0.8, 0.95, 1.05, 1.3))
         inv.sites[site].partition('Default').set_quota(max(1, int(usage[site] * factor)))
     return inv
+
+
+# ------------------------------------------------------------------------ in the database, served
+def persist(source):
+    """Write the RAM inventory `source` into the (empty) test store through the write path."""
+    from inventory.objects import SitePartition
+    from tests.support import apply, load_image
+
+    def build(target):
+        for name, group in sorted((n, g) for n, g in source.groups.items() if n is not None):
+            target.update(Group(name, group.olevel))
+        for site in sorted(source.sites.values(), key=lambda s: s.name):
+            target.update(site.clone())
+        for name in sorted(source.datasets):
+            dataset = source.datasets[name]
+            target.update(dataset.clone())
+            for block in dataset.blocks:
+                target.update(block.clone())
+        for site in sorted(source.sites.values(), key=lambda s: s.name):
+            for replica in sorted(site.dataset_replicas(), key=lambda r: r.dataset.name):
+                target.update(replica.clone())
+                for br in replica.block_replicas:
+                    target.update(br.clone())
+            for partition, sp in site.partitions.items():
+                if sp._quota:
+                    target.update(SitePartition(site.name, partition.name, sp._quota))
+    return apply(load_image(), builder=build)
+
+
+OPERATOR_DN = '/DC=test/CN=detox operator'      # operator on target detox
+LOCKER_DN = '/DC=test/CN=detox user'            # user on target detox (may lock)
+ADMIN_DN = '/DC=test/CN=inventory admin'        # admin on target inventory (may set quotas)
+
+
+class DetoxServer:
+    """A real runserver_dynamo on the test database, with its application socket."""
+
+    def __init__(self, server, socket):
+        from tests.webmodules.helpers import Client
+        self.server = server
+        self.socket = socket
+        self.client = Client(server.url)
+
+    def manage(self, *args):
+        from tests.conftest import manage
+        return manage(*args, env={'DYNAMO_APP_SOCKET': self.socket}, timeout=300)
+
+    def detox(self, *args):
+        return self.manage('detox', *args)
+
+    def data(self, path, dn=None, **params):
+        reply = self.client.get('/data/' + path, params=params or None, headers={'X-DN': dn} if dn else None)
+        assert reply.status == 200 and reply.json['result'] == 'OK', (reply.status, reply.text)
+        return reply.json['data']
+
+    def post(self, path, body, dn):
+        return self.client.post('/data/' + path, json_body=body, headers={'X-DN': dn})
+
+
+@pytest.fixture
+def serve(start_server, tmp_path):
+    """serve() -> DetoxServer on what the test database holds now (roles for the DNs above)."""
+    import time
+    from accounts.services import user_grant
+
+    def start():
+        user_grant(username='detox-operator', dn=OPERATOR_DN, role='operator', target='detox')
+        user_grant(username='detox-user', dn=LOCKER_DN, role='user', target='detox')
+        user_grant(username='inventory-admin', dn=ADMIN_DN, role='admin', target='inventory')
+        socket = str(tmp_path / 'app.sock')
+        server = start_server(env={'DYNAMO_APP_SOCKET': socket, 'DYNAMO_WORK_DIR': str(tmp_path / 'work'),
+                                   'DYNAMO_WEB_DN_HEADER': 'X-DN'})
+        deadline = time.monotonic() + 30
+        while not (tmp_path / 'app.sock').exists():
+            assert time.monotonic() < deadline, server.log()
+            time.sleep(0.05)
+        return DetoxServer(server, socket)
+    return start

@@ -63,7 +63,7 @@ class Command(DynamoCommand):
         text = _read(o['policy'])
         now = _now(o['now'])
         if o['check']:
-            return self.check(o['policy'], text, now, entries)
+            return self.check_policy(o["policy"], text, now, entries)
         params = {'policy': text, 'filename': o['policy'], 'test': o['test_run'], 'comment': o['comment'],
                   'now': now, 'force': o['force'], 'max_cycle_fraction': o['max_cycle_fraction'],
                   'providers': entries, 'keep_cycles': o['keep_cycles']}
@@ -91,7 +91,7 @@ class Command(DynamoCommand):
         except client.ClientError as exc:
             raise CommandError(str(exc)) from None
 
-    def check(self, filename, text, now, entries):
+    def check_policy(self, filename, text, now, entries):
         try:
             providers = Providers([provider_from_config(e) for e in entries])
             if 'blockreplica.is_locked' not in providers:
