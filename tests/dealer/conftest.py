@@ -8,6 +8,7 @@ import tempfile
 import pytest
 
 from inventory.objects import Block, BlockReplica, Dataset, DatasetReplica, Group, Inventory, Site, SitePartition
+from tests.execution.conftest import make_server  # noqa: F401  (the in-process server fixture)
 
 TB = 10 ** 12
 T2 = ('T2_DE_C', 'T2_IT_D', 'T2_US_A', 'T2_US_B')
