@@ -31,6 +31,8 @@ class FileopsConf:
     batch: int                # tasks one claim takes
     lease: float              # seconds a claim lasts without a heartbeat from its worker
     poll: float               # seconds an idle embedded worker waits before looking again
+    idle_exit: float          # seconds without work after which an embedded worker ends (the pool
+                              # starts workers again when work comes)
     max_attempts: int         # failures before a task is held
     retry_seconds: float      # backoff after the first failure, doubling after each
     retry_max_seconds: float
@@ -60,6 +62,7 @@ def conf():
         batch=_value('DYNAMO_FILEOPS_BATCH', 64, int),
         lease=_value('DYNAMO_FILEOPS_LEASE', 120.0, float),
         poll=_value('DYNAMO_FILEOPS_POLL', 1.0, float),
+        idle_exit=_value('DYNAMO_FILEOPS_IDLE_EXIT', 300.0, float),
         max_attempts=_value('DYNAMO_FILEOPS_MAX_ATTEMPTS', 5, int),
         retry_seconds=_value('DYNAMO_FILEOPS_RETRY_SECONDS', 60.0, float),
         retry_max_seconds=_value('DYNAMO_FILEOPS_RETRY_MAX_SECONDS', 3600.0, float),

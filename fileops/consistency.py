@@ -422,11 +422,6 @@ def commit(result, context):
                                 safety_days=params.get('safety_days'), threshold=params.get('threshold'))
         made.append(report.id)
     if made and fileops_conf().workers == 'celery':
-        try:
-            from dynamo_site.celery import app
-            for report_id in made:
-                app.send_task('fileops.consistency_check', args=[report_id], queue='fileops')
-        except Exception as exc:   # noqa: BLE001 - the embedded pool, or a later message, takes them
-            log.warning('could not send the consistency checks to Celery: %s', exc)
+        services.workers_wake(task='fileops.consistency_check', args_list=[(report_id,) for report_id in made])
     return {'message': f'{len(made)} consistency checks requested' + (f': {", ".join(sites)}' if made else ''),
             'reports': made}

@@ -53,11 +53,14 @@ class SiteDirectory:
 def failure(job, error, *, pfn='', source_pfn='', seconds=0.0):
     """The Result of a failed job: whether to retry, and whether the source is to blame for good."""
     source_bad = False
-    if job.kind == TaskKind.TRANSFER and not error.retryable:
+    # a file that appeared at the destination meanwhile (a copy of a worker thought lost, FTS3's
+    # refusal to overwrite): the next attempt checks it, keeps it if good and replaces it if not
+    retryable = error.retryable or error.kind == ErrorKind.EXISTS
+    if job.kind == TaskKind.TRANSFER and not retryable:
         source_bad = error.side == Side.SOURCE or (error.kind == ErrorKind.NO_SUCH_FILE and
                                                    error.side != Side.DESTINATION)
     return Result(job.id, False, pfn=pfn, source_pfn=source_pfn, seconds=seconds, error_kind=str(error.kind),
-                  reason=str(error), retryable=error.retryable, source_bad=source_bad)
+                  reason=str(error), retryable=retryable, source_bad=source_bad)
 
 
 def _pfn_failure(job, exc):

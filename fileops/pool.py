@@ -1,7 +1,9 @@
 """The embedded pool: with no Celery workers (DYNAMO_FILEOPS_WORKERS=embedded), `runserver_dynamo`
-starts one supervisor process (`manage.py dynamo_fileops --pool`), which keeps
-DYNAMO_FILEOPS_PROCESSES worker processes (`manage.py dynamo_fileops --worker`) running, restarting
-one that dies. Storage work never runs in the server process, which forks applications.
+starts one supervisor process (`manage.py dynamo_fileops --pool`). While there is work (tasks queued,
+a consistency check requested, tasks of a lost worker to take back) it keeps DYNAMO_FILEOPS_PROCESSES
+worker processes (`manage.py dynamo_fileops --worker`) running, restarting one that dies; a worker
+without work for DYNAMO_FILEOPS_IDLE_EXIT seconds ends. Storage work never runs in the server
+process, which forks applications.
 
 Every process here ends with its parent (PR_SET_PDEATHSIG), and on SIGTERM its workers finish the
 operations they started and hand back the tasks they had not.
@@ -51,22 +53,42 @@ def start(stop_event):
     return _Handle(proc)
 
 
-def supervise(stop, *, processes, worker_args=()):
-    """Keep `processes` workers running until `stop` is set; then stop them and wait."""
+def work_waiting():
+    """Is there anything for a worker to do (one cheap query per kind)?"""
+    from django.db.models import Q
+    from django.utils import timezone
+    from fileops.models import ConsistencyReport, FileTask, ReportState, TaskState
+    return (FileTask.objects.filter(Q(state=TaskState.QUEUED) |
+                                    Q(state=TaskState.ACTIVE, lease_until__lt=timezone.now())).exists()
+            or ConsistencyReport.objects.filter(state=ReportState.NEW).exists())
+
+
+def supervise(stop, *, processes, idle_exit, worker_args=(), poll=1.0):
+    """Keep up to `processes` workers running while there is work, until `stop` is set; then stop
+    them and wait."""
+    from django.db import close_old_connections
     children = {}
     started = {}
     while not stop.is_set():
+        waiting = None
         for slot in range(processes):
             proc = children.get(slot)
             if proc is not None and proc.poll() is None:
                 continue
-            if proc is not None:
+            if proc is not None and proc.returncode:
                 log.warning('file-operation worker %d (pid %d) ended with %s', slot, proc.pid, proc.returncode)
-                if time.monotonic() - started[slot] < RESTART_DELAY:
+            else:             # ended idle, or never started: started when work comes
+                if waiting is None:
+                    waiting = work_waiting()
+                if not waiting:
                     continue
-            children[slot] = subprocess.Popen(command('--worker', *worker_args), cwd=os.path.dirname(MANAGE))
+            if proc is not None and time.monotonic() - started[slot] < RESTART_DELAY:
+                continue
+            children[slot] = subprocess.Popen(command('--worker', '--idle-exit', str(idle_exit), *worker_args),
+                                              cwd=os.path.dirname(MANAGE))
             started[slot] = time.monotonic()
-        stop.wait(1.0)
+        close_old_connections()
+        stop.wait(poll)
     for proc in children.values():
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)

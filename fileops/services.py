@@ -422,3 +422,21 @@ def site_inventory_storage_set(*, site, backend=None, filename_mapping=None, ori
     inventory.seq = seq
     applied = inventory_services.apply_changeset(inventory=inventory, origin=origin, operations=operations)
     return applied.seq, applied.num_changes
+
+
+# ------------------------------------------------------------------------------ Celery workers
+def workers_wake(*, task, args_list):
+    """Send the Celery task `task` once per item of `args_list` (queue `fileops`) through the broker
+    of the settings as they are now; returns how many were sent (0 when the broker cannot be had:
+    the work waits, nothing fails)."""
+    import logging
+    from django.conf import settings
+    from dynamo_site.celery import app
+    try:
+        with app.connection_for_write(getattr(settings, 'CELERY_BROKER_URL', '') or None) as conn:
+            for args in args_list:
+                app.send_task(task, args=list(args), queue='fileops', connection=conn)
+    except Exception as exc:   # noqa: BLE001 - a broker down delays the work, it must not fail the caller
+        logging.getLogger('dynamo.fileops').warning('could not send %s to the Celery workers: %s', task, exc)
+        return 0
+    return len(args_list)

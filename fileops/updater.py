@@ -442,12 +442,4 @@ def wake_celery(cf):
     queued = FileTask.objects.filter(state=TaskState.QUEUED).count()
     if not queued:
         return 0
-    messages = min(64, math.ceil(queued / max(1, cf.batch)))
-    try:
-        from dynamo_site.celery import app
-        for _ in range(messages):
-            app.send_task('fileops.work', queue='fileops')
-    except Exception as exc:   # noqa: BLE001 - a broker down delays the work, it must not fail the pass
-        log.warning('could not wake the Celery workers: %s', exc)
-        return 0
-    return messages
+    return services.workers_wake(task='fileops.work', args_list=[()] * min(64, math.ceil(queued / max(1, cf.batch))))

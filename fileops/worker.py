@@ -184,10 +184,12 @@ class Worker:
             if done and self.results.empty():
                 return len(jobs)
 
-    def serve(self, stop, *, poll=None, once=False, checks=True):
-        """Claim and run batches until `stop` is set (with `once`: until the queue is empty). Keeps
-        up to twice its threads in hand so that no thread waits for the next claim."""
+    def serve(self, stop, *, poll=None, once=False, checks=True, idle_exit=None):
+        """Claim and run batches until `stop` is set (with `once`: until the queue is empty; with
+        `idle_exit`: until it has had nothing to do for that many seconds). Keeps up to twice its
+        threads in hand so that no thread waits for the next claim."""
         poll = self.cf.poll if poll is None else poll
+        busy = time.monotonic()
         bookkeeper = threading.Thread(target=self._bookkeep, args=(stop,), name='fileops-report', daemon=True)
         bookkeeper.start()
         checker, next_check = None, 0.0
@@ -200,8 +202,11 @@ class Worker:
                 jobs = self.claim_batch(min(self.batch, room)) if room >= max(1, self.threads // 2) else []
                 if jobs:
                     self.start(jobs, stop)
+                    busy = time.monotonic()
                     continue
-                if once and not self.inflight:
+                if self.inflight or (checker is not None and checker.is_alive()):
+                    busy = time.monotonic()
+                elif once or (idle_exit is not None and time.monotonic() - busy > idle_exit):
                     break
                 with self._lock:
                     self._idle.wait(0.05 if self._inflight else poll)

@@ -48,6 +48,8 @@ class Command(DynamoCommand):
         worker.add_argument('--batch', type=int, help='tasks per claim (default DYNAMO_FILEOPS_BATCH)')
         worker.add_argument('--lease', type=float, help='seconds a claim lasts without a heartbeat')
         worker.add_argument('--once', action='store_true', help='--worker: stop when the queue is empty')
+        worker.add_argument('--idle-exit', type=float, metavar='SECONDS',
+                            help='--worker: stop after this long without work (--pool: default DYNAMO_FILEOPS_IDLE_EXIT)')
         worker.add_argument('--processes', type=int, help='--pool: worker processes (default DYNAMO_FILEOPS_PROCESSES)')
         worker.add_argument('--parent', type=int, help=('end with this process (set by the pool and '
                                                         'runserver_dynamo)'))
@@ -97,11 +99,13 @@ class Command(DynamoCommand):
             signal.signal(sig, lambda *_: stop.set())
         if o['pool']:
             args = [f'--{k}={o[k]}' for k in ('threads', 'batch', 'lease') if o[k]]
-            pool.supervise(stop, processes=o['processes'] or conf().processes, worker_args=args)
+            cf = conf()
+            pool.supervise(stop, processes=o['processes'] or cf.processes, worker_args=args,
+                           idle_exit=cf.idle_exit if o['idle_exit'] is None else o['idle_exit'], poll=cf.poll)
             return
         from fileops.worker import Worker
         worker = Worker(threads=o['threads'], batch=o['batch'], lease=o['lease'])
-        counts = worker.serve(stop, once=o['once'])
+        counts = worker.serve(stop, once=o['once'], idle_exit=o['idle_exit'])
         if o['verbosity'] >= 1 and o['once']:
             self.stdout.write(f'{counts.done} done, {counts.failed} failed of {counts.claimed} claimed')
 
