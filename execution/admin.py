@@ -5,11 +5,19 @@ from execution import models
 
 @admin.register(models.Server)
 class ServerAdmin(admin.ModelAdmin):
-    list_display = ('hostname', 'pid', 'bind', 'state', 'seq', 'started', 'heartbeat')
+    list_display = ('hostname', 'pid', 'bind', 'role', 'state', 'seq', 'started', 'heartbeat')
+    list_filter = ('state', 'role')
     readonly_fields = [f.name for f in models.Server._meta.fields]
 
     def has_add_permission(self, request):
         return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        # only the row of a server that is gone (live servers' rows are theirs; no bulk delete)
+        return obj is not None and obj.state in (models.ServerState.DEAD, models.ServerState.GONE)
 
 
 @admin.register(models.ChangeRequest)
