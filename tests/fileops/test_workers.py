@@ -127,8 +127,9 @@ def test_a_storage_server_stopped_mid_transfer_is_retried_when_it_returns(grid, 
     failed = list(FileTask.objects.filter(state='failed'))
     assert failed, list(FileTask.objects.values_list('state', 'reason'))
     assert all(t.error_kind in ('connection', 'timeout', 'other') for t in failed), [t.reason for t in failed]
-    # then: once B is back, the next passes copy them
+    # then: once B is back (and this process's XRootD client dials it again), the next passes copy them
     b.start()
+    wait_for(lambda: _reachable(grid.backend, b.url), 30, 'B reachable again', step=0.5)
     grid.settle()
     assert set(FileTask.objects.values_list('state', flat=True)) == {'done'}
     assert grid.replica(DS, 'b1', 'T2_XR_B').is_complete()
@@ -188,6 +189,15 @@ def test_runserver_runs_an_embedded_pool_that_survives_a_killed_worker(start_ser
     # and the pool ends with the server
     server.stop()
     wait_for(lambda: not _children(server.proc.pid, '--pool'), 30, 'the pool gone')
+
+
+def _reachable(backend, url):
+    from fileops.backends import FileOpError
+    try:
+        backend.stat(url)
+    except FileOpError:
+        return False
+    return True
 
 
 def _children(parent, flag):
