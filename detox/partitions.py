@@ -61,8 +61,10 @@ def state_from_database(using: str = 'default') -> State:
         partitions[name] = (None, tuple(subs.split(','))) if subs else (text or None, None)
     names = dict(m.Site.objects.using(using).values_list('id', 'name'))
     parts = dict(m.Partition.objects.using(using).values_list('id', 'name'))
-    if not partitions:     # no row: the implicit Default of a new store (inventory.store.load)
-        partitions, parts = {'Default': (OWNED.text, None)}, {1: 'Default'}
+    if 'Default' not in partitions:     # no row: the implicit Default every inventory has (store.load)
+        pid = 1 if 1 not in parts else max(parts) + 1
+        partitions = dict({'Default': (OWNED.text, None)}, **partitions)
+        parts[pid] = 'Default'
     quotas = {}
     for site_id, partition_id, quota in m.Quota.objects.using(using).values_list('site_id', 'partition_id', 'quota'):
         if site_id in names and partition_id in parts and quota:
@@ -98,7 +100,8 @@ class PartitionChanges:
             if names:
                 lines.append(f'{label}: {", ".join(names)}')
         if self.kept:
-            lines.append(f'not in the file, kept (--prune removes them): {", ".join(self.kept)}')
+            lines.append(f'not in the file, kept: {", ".join(self.kept)}'
+                         + ('' if self.kept == ['Default'] else ' (--prune removes them; never Default)'))
         if self.quotas_kept:
             lines.append(f'{self.quotas_kept} quotas carried over to the partitions made again')
         return lines
@@ -109,13 +112,13 @@ def partition_operations(state: State, definitions, *, prune: bool = False) -> P
     policy.parse_partitions, subpartitions first). A partition whose definition changed is
     deleted and made again in the same change set (memberships are recomputed then) and keeps
     its quotas; so is every superpartition above it. Partitions missing from the file are
-    removed only with `prune`."""
+    removed only with `prune` (never Default: every inventory has it)."""
     wanted = {d.name: (d.text if d.subpartitions is None else None, d.subpartitions) for d in definitions}
     current = state.partitions
     added = [d.name for d in definitions if d.name not in current]
     changed = [d.name for d in definitions if d.name in current and current[d.name] != wanted[d.name]]
-    removed = [n for n in current if n not in wanted] if prune else []
-    kept = [n for n in current if n not in wanted and not prune]
+    removed = [n for n in current if n not in wanted and n != 'Default'] if prune else []
+    kept = [n for n in current if n not in wanted and (not prune or n == 'Default')]
     gone = set(changed) | set(removed)
     # superpartitions (as they are now) over something that goes must go with it
     while True:
