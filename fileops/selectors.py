@@ -6,10 +6,6 @@ from django.db.models import Count, Q, Sum
 
 from fileops.models import FileTask, LinkSample, SiteStorage, TaskKind, TaskState
 
-# the origins of the transfer and deletion records that copy and deletion requests leave
-REQUEST_ORIGINS = ('request', 'copy', 'deletion', 'copy_request', 'deletion_request')
-
-
 class FilterError(ValueError):
     """A filter value that names nothing (an unknown state or kind, a request that is not a number)."""
 
@@ -40,11 +36,22 @@ def task_query(*, kind=None, site=None, state=None, dataset=None, request=None, 
             number = int(request)
         except (TypeError, ValueError):
             raise FilterError(f'request {request!r} is not a request number') from None
-        q &= (Q(transfer__origin__in=REQUEST_ORIGINS, transfer__origin_id=number) |
-              Q(deletion__origin__in=REQUEST_ORIGINS, deletion__origin_id=number))
+        q &= _of_request(number)
     if ids:
         q &= Q(id__in=list(ids))
     return q
+
+
+def _of_request(number):
+    """Tasks of copy request `number` (its items at the sites of its actions: Dealer places them)
+    or of deletion request `number` (the deletion records its tracking left)."""
+    from transfers.models import CopyAction
+    copies = Q(pk__in=[])
+    for item, site in CopyAction.objects.filter(request_id=number).values_list('item', 'site'):
+        dataset, _, block = item.partition('#')
+        copies |= Q(site=site, dataset=dataset, **({'block': block} if block else {}))
+    return (Q(kind=TaskKind.TRANSFER) & copies) | Q(kind=TaskKind.DELETION, deletion__origin='request',
+                                                   deletion__origin_id=number)
 
 
 _FIELDS = ('id', 'kind', 'state', 'site', 'source', 'lfn', 'dataset', 'block', 'size', 'checksum', 'attempts',
