@@ -1,20 +1,42 @@
 """Reads of the schedule: every entry with its last run, outcome and next run; the runs."""
 import datetime
+import json
 
 from django.conf import settings
 from django.utils import timezone
 
-from schedule.models import OPEN_STATES, ScheduleRun
+from execution.models import FINAL_APP_STATES, Application, AppState
+from schedule.models import OPEN_STATES, RunState, ScheduleRun
 
 
 def _iso(t):
     return t.isoformat() if t else None
 
 
+def outcome_of(app):
+    """{'state', 'message', 'result', 'finished'} of a run whose cycle is application `app`
+    (its state is 'submitted' while queued)."""
+    if app.state in FINAL_APP_STATES:
+        message = app.message or str(app.state)
+        return {'state': RunState.DONE if app.state == AppState.DONE else RunState.FAILED,
+                'message': message if app.state == AppState.DONE else f'{app.state}: {message}',
+                'result': json.loads(app.result) if app.result else None,
+                'finished': app.finished or timezone.now()}
+    return {'state': RunState.RUNNING if app.state == AppState.RUN else RunState.SUBMITTED}
+
+
 def run_row(run):
-    return {'id': run.id, 'entry': run.entry, 'cycle': run.cycle, 'slot': _iso(run.slot), 'manual': run.manual,
-            'by': run.by, 'state': run.state, 'application': run.application_id, 'message': run.message,
-            'result': run.result, 'created': _iso(run.created), 'finished': _iso(run.finished)}
+    """A run as shown: an open run shows its application's state (the scheduler's next tick
+    records it; reading never writes)."""
+    row = {'id': run.id, 'entry': run.entry, 'cycle': run.cycle, 'slot': _iso(run.slot), 'manual': run.manual,
+           'by': run.by, 'state': run.state, 'application': run.application_id, 'message': run.message,
+           'result': run.result, 'created': _iso(run.created), 'finished': _iso(run.finished)}
+    if run.state in OPEN_STATES and run.application_id is not None:
+        app = Application.objects.filter(id=run.application_id).only('state', 'message', 'finished', 'result').first()
+        if app is not None:
+            row.update(outcome_of(app))
+            row['finished'] = _iso(row['finished']) if row.get('finished') else None
+    return row
 
 
 def mode():
@@ -29,10 +51,13 @@ def overview(now=None):
     for name, entry in sorted(settings.DYNAMO_SCHEDULE.items()):
         row = entry.describe()
         last = ScheduleRun.objects.filter(entry=name).order_by('-id').first()
-        ended = ScheduleRun.objects.filter(entry=name).exclude(state__in=OPEN_STATES).order_by('-id').first()
         row['last_run'] = run_row(last) if last else None
-        row['last_outcome'] = run_row(ended) if ended else None
-        row['running'] = bool(last and last.state in OPEN_STATES)
+        if row['last_run'] and row['last_run']['state'] not in OPEN_STATES:
+            row['last_outcome'] = row['last_run']
+        else:
+            ended = ScheduleRun.objects.filter(entry=name).exclude(state__in=OPEN_STATES).order_by('-id').first()
+            row['last_outcome'] = run_row(ended) if ended else None
+        row['running'] = bool(row['last_run'] and row['last_run']['state'] in OPEN_STATES)
         if entry.enabled:
             slot = entry.slot(now)
             taken = last is not None and not last.manual and last.slot.timestamp() >= slot

@@ -21,6 +21,7 @@ from execution.models import FINAL_APP_STATES, Application, AppState
 from execution.services import applications
 from execution.topology import server_paths
 from schedule.models import OPEN_STATES, RunState, ScheduleRun
+from schedule.selectors import outcome_of
 
 log = logging.getLogger('dynamo.schedule')
 UNSUBMITTED_GRACE = 120      # seconds a claimed run may wait for its application record
@@ -81,19 +82,15 @@ def run_settle(run):
         return run
     app = Application.objects.filter(id=run.application_id).first()
     if app is None:
-        run.state, run.message, run.finished = RunState.FAILED, f'application {run.application_id} is gone', timezone.now()
-    elif app.state in FINAL_APP_STATES:
-        run.state = RunState.DONE if app.state == AppState.DONE else RunState.FAILED
-        run.message = app.message or app.state
-        if app.state != AppState.DONE:
-            run.message = f'{app.state}: {run.message}'
-        run.result = json.loads(app.result) if app.result else None
-        run.finished = app.finished or timezone.now()
-    elif app.state == AppState.RUN:
-        run.state = RunState.RUNNING
+        changes = {'state': RunState.FAILED, 'message': f'application {run.application_id} is gone',
+                   'finished': timezone.now()}
     else:
-        return run
-    run.save(update_fields=['state', 'message', 'result', 'finished'])
+        changes = outcome_of(app)
+        if changes['state'] == run.state:
+            return run
+    for key, value in changes.items():
+        setattr(run, key, value)
+    run.save(update_fields=list(changes))
     return run
 
 

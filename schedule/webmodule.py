@@ -1,12 +1,8 @@
 """The `schedule` web module: /data/schedule (every entry with its last run, outcome and next run),
-/data/schedule/runs (`entry`, `state`, `limit`) and the /web/schedule page. Reads only; the
-outcomes of open runs are brought up to date from their application records first."""
-from schedule import selectors, services
+/data/schedule/runs (`entry`, `state`, `limit`) and the /web/schedule page. Reads only (open runs
+show their application's state; the schedulers record it)."""
+from schedule import selectors
 from webmodules.base import HTMLMixin, IllFormedRequest, WebModule
-
-
-def _settled():
-    services.runs_settle()
 
 
 class Entries(WebModule):
@@ -14,7 +10,6 @@ class Entries(WebModule):
     run, its last outcome and its next run (UNIX slots; `mode` says who runs it)."""
 
     def run(self, caller, request, inventory):
-        _settled()
         self.message = f'run by {selectors.mode()}'
         return selectors.overview()
 
@@ -23,7 +18,6 @@ class Runs(WebModule):
     """Runs of the schedule, newest first: `entry`, `state`, `limit` (default 100)."""
 
     def run(self, caller, request, inventory):
-        _settled()
         limit = request.get('limit', '100')
         if not isinstance(limit, str) or not limit.isdigit() or not 0 < int(limit) <= 10000:
             raise IllFormedRequest('limit', limit, 'expected a number from 1 to 10000')
@@ -38,7 +32,6 @@ class SchedulePage(HTMLMixin, WebModule):
     template = 'schedule/schedule.html'
 
     def run(self, caller, request, inventory):
-        _settled()
         return self.page(caller=caller, context={'entries': selectors.overview(), 'runs': selectors.runs(limit=30),
                                                  'mode': selectors.mode()})
 

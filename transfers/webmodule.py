@@ -6,6 +6,9 @@ caller (a client certificate or the trusted proxy's header); they write only the
 registry, never the inventory, so they are not write modules of the web: a form POST is accepted
 (no cookie session can authenticate here). Errors are 400s naming the item, site or group.
 """
+from contextlib import contextmanager
+
+from execution.runtime import RUNTIME
 from transfers import resolve, selectors, services
 from webmodules.base import AuthorizationError, InvalidRequest, MethodNotAllowed, WebModule, yesno
 
@@ -25,6 +28,19 @@ def _no_get(module, path):
     # (views set `method` on the module when they know it; a GET must not change anything)
     if getattr(module, 'method', None) == 'GET':
         raise MethodNotAllowed(f'{path} changes the registry: send a POST request (form or JSON)')
+
+
+@contextmanager
+def _registry():
+    """The registry's reads and writes need no RAM image: the dispatcher's read lock on it is let
+    go meanwhile. (A writer of the inventory holds the database before it takes the image's lock;
+    a reader waiting for the database with the image's lock held would block it, and on SQLite,
+    where the database is one lock, wait for it in turn.)"""
+    RUNTIME.lock.release_read()
+    try:
+        yield
+    finally:
+        RUNTIME.lock.acquire_read()
 
 
 def _text(params, name, default=''):
@@ -67,11 +83,12 @@ class Copy(_Base):
         group = _call(resolve.check_group, catalog, params.get('group') or self.default_group())
         n = _call(resolve.parse_count, params.get('n'))
         request_id = _call(resolve.parse_id, params.get('request_id'))
-        req, what = _call(services.copy_request_create, user=caller.name, dn=caller.dn or '', items=items,
-                          sites=sites, site_patterns=patterns, group=group, num_copies=n,
-                          comment=_text(params, 'comment'), request_id=request_id)
-        self.message = f'copy request {req.id} {what}'
-        return selectors.copy_requests_poll(request_ids=[req.id])
+        with _registry():
+            req, what = _call(services.copy_request_create, user=caller.name, dn=caller.dn or '', items=items,
+                              sites=sites, site_patterns=patterns, group=group, num_copies=n,
+                              comment=_text(params, 'comment'), request_id=request_id)
+            self.message = f'copy request {req.id} {what}'
+            return selectors.copy_requests_poll(request_ids=[req.id])
 
 
 def _poll_filters(params):
@@ -95,7 +112,8 @@ class PollCopy(_Base):
 
     def run(self, caller, request, inventory):
         params = _params(self, request)
-        return _call(lambda: selectors.copy_requests_poll(**_poll_filters(params)))
+        with _registry():
+            return _call(lambda: selectors.copy_requests_poll(**_poll_filters(params)))
 
 
 class CancelCopy(_Base):
@@ -108,9 +126,10 @@ class CancelCopy(_Base):
         request_id = _call(resolve.parse_id, params.get('request_id'))
         if request_id is None:
             raise InvalidRequest('missing required parameter "request_id"')
-        req = _call(services.copy_request_cancel, request_id=request_id, caller=caller)
-        self.message = f'copy request {req.id} cancelled'
-        return selectors.copy_requests_poll(request_ids=[req.id])
+        with _registry():
+            req = _call(services.copy_request_cancel, request_id=request_id, caller=caller)
+            self.message = f'copy request {req.id} cancelled'
+            return selectors.copy_requests_poll(request_ids=[req.id])
 
 
 class Delete(_Base):
@@ -127,10 +146,11 @@ class Delete(_Base):
         sites, patterns = _call(resolve.expand_sites, catalog, params.get('site'))
         allow = params.get('allow_last_copy')
         allow = allow if isinstance(allow, bool) else yesno({'allow_last_copy': allow}, 'allow_last_copy', False)
-        req, what = _call(services.deletion_request_create, caller=caller, items=items, sites=sites,
-                          site_patterns=patterns, allow_last_copy=allow, comment=_text(params, 'comment'))
-        self.message = f'deletion request {req.id} {what}'
-        return selectors.deletion_requests_poll(request_ids=[req.id])
+        with _registry():
+            req, what = _call(services.deletion_request_create, caller=caller, items=items, sites=sites,
+                              site_patterns=patterns, allow_last_copy=allow, comment=_text(params, 'comment'))
+            self.message = f'deletion request {req.id} {what}'
+            return selectors.deletion_requests_poll(request_ids=[req.id])
 
 
 class PollDelete(_Base):
@@ -138,7 +158,8 @@ class PollDelete(_Base):
 
     def run(self, caller, request, inventory):
         params = _params(self, request)
-        return _call(lambda: selectors.deletion_requests_poll(**_poll_filters(params)))
+        with _registry():
+            return _call(lambda: selectors.deletion_requests_poll(**_poll_filters(params)))
 
 
 class CancelDelete(_Base):
@@ -151,9 +172,10 @@ class CancelDelete(_Base):
         request_id = _call(resolve.parse_id, params.get('request_id'))
         if request_id is None:
             raise InvalidRequest('missing required parameter "request_id"')
-        req = _call(services.deletion_request_cancel, request_id=request_id, caller=caller)
-        self.message = f'deletion request {req.id} cancelled'
-        return selectors.deletion_requests_poll(request_ids=[req.id])
+        with _registry():
+            req = _call(services.deletion_request_cancel, request_id=request_id, caller=caller)
+            self.message = f'deletion request {req.id} cancelled'
+            return selectors.deletion_requests_poll(request_ids=[req.id])
 
 
 export_data = {'copy': Copy, 'pollcopy': PollCopy, 'cancelcopy': CancelCopy, 'delete': Delete,
