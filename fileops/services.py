@@ -357,39 +357,13 @@ def operations_set_state(*, model, ids, state, reason=None, now=None):
 
 # ------------------------------------------------------------------------------ a site's storage in the inventory
 def mapping_from_document(doc):
-    """A filename mapping from its JSON document: {protocol: [chain, ...]} with a chain a list of
-    [lfn regex, pfn format] steps; or the original's per-protocol list of pairs, each pair a chain of
-    its own. Every regex must compile and every format take the regex's groups."""
-    import re
-    if not isinstance(doc, dict):
-        raise ValueError('a filename mapping is a JSON object {protocol: [[[lfn_regex, pfn_format], ...], ...]}')
-    mapping = {}
-    for protocol, chains in doc.items():
-        if not isinstance(chains, list) or not chains:
-            raise ValueError(f'mapping of {protocol!r}: expected a non-empty list of chains')
-        if all(_is_step(c) for c in chains):
-            chains = [[c] for c in chains]          # the original's list of pairs
-        out = []
-        for i, chain in enumerate(chains):
-            if not isinstance(chain, list) or not chain or not all(_is_step(s) for s in chain):
-                raise ValueError(f'mapping of {protocol!r}, chain {i}: expected a list of [lfn_regex, pfn_format]')
-            for pattern, template in chain:
-                try:
-                    groups = re.compile(pattern).groups
-                except re.error as exc:
-                    raise ValueError(f'mapping of {protocol!r}, chain {i}: bad regex {pattern!r}: {exc}') from None
-                try:
-                    template.format(*['x'] * groups)
-                except (IndexError, KeyError, ValueError) as exc:
-                    raise ValueError(f'mapping of {protocol!r}, chain {i}: the format {template!r} does not fit the '
-                                     f'{groups} groups of {pattern!r} ({exc})') from None
-            out.append([list(step) for step in chain])
-        mapping[protocol] = out
-    return mapping
-
-
-def _is_step(step):
-    return isinstance(step, list) and len(step) == 2 and all(isinstance(x, str) for x in step)
+    """A filename mapping from its JSON document, checked as injection checks a site's (ValueError)."""
+    from inventory.injection import filename_mapping
+    from inventory.objects import ObjectError
+    try:
+        return filename_mapping(doc)
+    except ObjectError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def site_inventory_storage_set(*, site, backend=None, filename_mapping=None, origin, timeout=120):

@@ -25,7 +25,7 @@ INVALIDATE_ORDER = ('datasetreplica', 'dataset', 'site', 'group')
 
 # the fields each kind of item may have (a file's other keys are the checksum algorithms)
 FIELDS = {
-    'site': ('name', 'host', 'storage_type', 'backend', 'status'),
+    'site': ('name', 'host', 'storage_type', 'backend', 'status', 'filename_mapping'),
     'group': ('name', 'olevel'),
     'dataset': ('name', 'status', 'data_type', 'software_version', 'blocks'),
     'block': ('name', 'size', 'num_files', 'files'),
@@ -547,6 +547,39 @@ def _list(item, key, where):
     return value
 
 
+def filename_mapping(value):
+    """A site's filename mapping, checked: {protocol: [chain, ...]}, a chain a list of [lfn regex, pfn
+    format] steps (docs/fileops.md, LFN -> PFN); the original's per-protocol list of pairs is read as
+    one chain per pair. Every regex must compile and every format take its regex's groups."""
+    if not isinstance(value, dict):
+        raise ObjectError('filename_mapping must be an object {protocol: [[[lfn_regex, pfn_format], ...], ...]}')
+
+    def is_step(step):
+        return isinstance(step, list) and len(step) == 2 and all(isinstance(x, str) for x in step)
+    mapping = {}
+    for protocol, chains in value.items():
+        where = f'filename_mapping of {protocol!r}'
+        if not isinstance(chains, list) or not chains:
+            raise ObjectError(f'{where}: expected a non-empty list of chains')
+        if all(is_step(c) for c in chains):
+            chains = [[c] for c in chains]
+        for i, chain in enumerate(chains):
+            if not isinstance(chain, list) or not chain or not all(is_step(step) for step in chain):
+                raise ObjectError(f'{where}, chain {i}: expected a list of [lfn_regex, pfn_format]')
+            for pattern, template in chain:
+                try:
+                    groups = re.compile(pattern).groups
+                except re.error as exc:
+                    raise ObjectError(f'{where}, chain {i}: bad regex {pattern!r}: {exc}') from None
+                try:
+                    template.format(*['x'] * groups)
+                except (IndexError, KeyError, ValueError) as exc:
+                    raise ObjectError(f'{where}, chain {i}: the format {template!r} does not fit the {groups} '
+                                      f'groups of {pattern!r} ({exc})') from None
+        mapping[protocol] = [[list(step) for step in chain] for chain in chains]
+    return mapping
+
+
 def _wrap(where, fn, *args):
     try:
         return fn(*args)
@@ -584,8 +617,9 @@ def inject(inventory, doc, progress=None, now=None):
         if key == 'site':
             name = _name('site', item, 'name', where)
             if name not in inventory.sites:
+                mapping = _wrap(where, filename_mapping, item.get('filename_mapping') or {})
                 site = _wrap(where, Site, name, item.get('host', ''), item.get('storage_type', 'unknown'),
-                             item.get('backend', ''), item.get('status', 'unknown'))
+                             item.get('backend', ''), item.get('status', 'unknown'), mapping)
                 _wrap(where, inventory.update, site)
                 created.add('sites', name)
         elif key == 'group':
