@@ -77,9 +77,10 @@ def main(*, inventory, spec, stdio, changes_fd, supervisor):
         confine.scrub_credentials(spec.readonly_db)
         confine.scrub_environment(account)
         limits = spec.limits
-        confine.set_limits(memory_bytes=limits.memory_bytes,
-                           processes=confine.processes_of(account.uid) + limits.processes if limits.processes else 0,
-                           cpu_seconds=limits.cpu_seconds)
+        # the per-user process limit is a backstop a little above the application's own limit,
+        # so that the supervisor sees the limit passed (and says so) before forks start failing
+        processes = confine.processes_of(account.uid) + limits.processes + 8 if limits.processes else 0
+        confine.set_limits(memory_bytes=limits.memory_bytes, processes=processes, cpu_seconds=limits.cpu_seconds)
         confine.drop_privileges(account, parent=supervisor)
         code = _run(inventory, spec, source, changes_fd)
     except BaseException:

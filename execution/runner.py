@@ -9,8 +9,11 @@ to the supervisor.
 """
 import json
 import os
+import pickle
 import selectors
+import socket
 import threading
+import time
 from dataclasses import dataclass
 
 # imported here, in the server, so that every forked child finds them loaded
@@ -51,48 +54,133 @@ class Launched:
     report_fd: int
 
 
-def fork_application(*, inventory, spec, interactive_fds=None):
-    """Fork the supervisor and, under it, the application. Returns Launched (server-side fds)."""
+def _pipes(spec, interactive):
+    """{name: (read fd, write fd)} of one application: its output (unless interactive), its
+    change stream or result, and its supervisor's report."""
     pipes = {}
-    if interactive_fds is None:
+    if not interactive:
         pipes['out'] = os.pipe()
         pipes['err'] = os.pipe()
     if spec.write or spec.builtin_run:   # a write request's changes, or a cycle's result
         pipes['changes'] = os.pipe()
     pipes['report'] = os.pipe()
+    return pipes
+
+
+def _launched(pid, pipes):
+    for _, w in pipes.values():
+        os.close(w)
+    return Launched(pid, pipes.get('out', (None,))[0], pipes.get('err', (None,))[0],
+                    pipes.get('changes', (None,))[0], pipes['report'][0])
+
+
+def _ends(pipes, interactive_fds):
+    """The child's ends: (stdin, stdout, stderr), the change fd (or None), the report fd."""
+    stdio = tuple(interactive_fds) if interactive_fds is not None else (
+        os.open(os.devnull, os.O_RDONLY), pipes['out'][1], pipes['err'][1])
+    return stdio, pipes['changes'][1] if 'changes' in pipes else None, pipes['report'][1]
+
+
+def fork_application(*, inventory, spec, interactive_fds=None):
+    """Fork the supervisor and, under it, the application. Returns Launched (server-side fds)."""
+    pipes = _pipes(spec, interactive_fds is not None)
     server = os.getpid()
     with GATE.exclusive():   # no thread of the server is inside the database library now
         pid = os.fork()
         if pid == 0:
             GATE.reset_in_child()
     if pid:
-        for name, (r, w) in pipes.items():
-            os.close(w)
-        return Launched(pid, pipes.get('out', (None,))[0], pipes.get('err', (None,))[0],
-                        pipes.get('changes', (None,))[0], pipes['report'][0])
+        return _launched(pid, pipes)
     # ---- the supervisor: never returns
     try:
         confine.die_with(server)
         confine.become_subreaper()
         for r, _ in pipes.values():
             os.close(r)
-        stdio = interactive_fds if interactive_fds is not None else (
-            os.open(os.devnull, os.O_RDONLY), pipes['out'][1], pipes['err'][1])
-        changes_fd = pipes['changes'][1] if 'changes' in pipes else None
-        app = os.fork()
-        if app == 0:
-            appchild.main(inventory=inventory, spec=spec, stdio=stdio, changes_fd=changes_fd,
-                          supervisor=os.getppid())
-        report_fd = pipes['report'][1]
-        for fd in set(stdio) | ({changes_fd} if changes_fd is not None else set()):
-            os.close(fd)
-        for fd in appchild._open_fds():
-            if fd != report_fd:
+        _supervise(inventory, spec, *_ends(pipes, interactive_fds))
+    finally:
+        os._exit(70)
+
+
+def _supervise(inventory, spec, stdio, changes_fd, report_fd):
+    """In the supervisor: fork the application, keep only the report pipe, watch it to its end."""
+    app = os.fork()
+    if app == 0:
+        appchild.main(inventory=inventory, spec=spec, stdio=stdio, changes_fd=changes_fd,
+                      supervisor=os.getppid())
+    for fd in appchild._open_fds():
+        if fd != report_fd:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+    supervise(app_pid=app, limits=spec.limits, report_fd=report_fd)
+
+
+class Spare:
+    """A supervisor forked ahead of need (warm), so that starting an application costs one fork
+    of the image instead of two. It holds the image as it was at `version`: it is used only while
+    the server's image is still at that version, and replaced when it is stale or old (its pages
+    are the old ones: the server copies every page it writes meanwhile)."""
+    MAX_AGE = 60.0
+
+    def __init__(self, pid, channel, version):
+        self.pid = pid
+        self.channel = channel
+        self.version = version
+        self.born = time.monotonic()
+
+    def usable(self, version):
+        return self.version == version and time.monotonic() - self.born < self.MAX_AGE
+
+    def launch(self, spec, interactive_fds=None):
+        """Hand it an application; returns Launched. The spare is used up."""
+        pipes = _pipes(spec, interactive_fds is not None)
+        stdio, changes_fd, report_fd = _ends(pipes, interactive_fds)
+        fds = list(stdio) + [report_fd] + ([changes_fd] if changes_fd is not None else [])
+        try:
+            socket.send_fds(self.channel, [pickle.dumps(spec)], fds)
+        finally:
+            self.channel.close()
+            if interactive_fds is None:
+                os.close(stdio[0])   # the /dev/null this side opened for the child's stdin
+        return _launched(self.pid, pipes)
+
+    def release(self):
+        """Let it go unused (it exits when its channel closes)."""
+        self.channel.close()
+
+
+def fork_spare(*, inventory):
+    """A Spare supervisor of the current image (call from the server's loop)."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    server = os.getpid()
+    with GATE.exclusive():
+        pid = os.fork()
+        if pid == 0:
+            GATE.reset_in_child()
+    if pid:
+        theirs.close()
+        return Spare(pid, ours, inventory.version)
+    # ---- the spare: waits for one application, then is its supervisor; never returns
+    try:
+        confine.die_with(server)
+        confine.become_subreaper()
+        keep = theirs.fileno()
+        for fd in appchild._open_fds():   # nothing of the server's while it waits
+            if fd != keep:
                 try:
                     os.close(fd)
                 except OSError:
                     pass
-        supervise(app_pid=app, limits=spec.limits, report_fd=report_fd)
+        message, fds, _, _ = socket.recv_fds(theirs, 1 << 20, 5)
+        if not message:
+            os._exit(0)
+        spec = pickle.loads(message)
+        stdio, report_fd = tuple(fds[:3]), fds[3]
+        changes_fd = fds[4] if len(fds) > 4 else None
+        theirs.close()
+        _supervise(inventory, spec, stdio, changes_fd, report_fd)
     finally:
         os._exit(70)
 

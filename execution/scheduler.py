@@ -18,7 +18,7 @@ from execution.cluster.forward import send_changes
 from execution.cluster.lease import LEASE_SECONDS, lease_acquire, lease_release
 from execution.models import AppState, RequestState
 from execution.runner import (CHANGES_FILE, SCRIPT_FILE, ChangeSpool, Launch, OutputRelay, fork_application,
-                              read_changes, read_report, read_result)
+                              fork_spare, read_changes, read_report, read_result)
 from execution.services import applications, requests
 from execution.supervisor import Limits
 from execution.topology import TOPOLOGY, lease_owner
@@ -68,6 +68,8 @@ class Scheduler:
         # why this server cannot run applications under their users ('' when it can)
         self.disabled = confine.switching_problem(settings.DYNAMO_APP_USER)
         self.commits = []          # (Running, result) of built-in cycles that ended, to commit in order
+        self.spare = None          # a supervisor forked ahead of need (runner.Spare)
+        self._spare_forked = 0.
         if self.disabled:
             log.warning('applications are disabled: %s', self.disabled)
 
@@ -80,6 +82,8 @@ class Scheduler:
         busy = self._reap()
         if self.commits:
             busy = self._commit_next() or busy
+        if not busy:
+            self._keep_spare()
         while self.pending_interrupts:
             self.interrupt(self.pending_interrupts.pop())
         now = time.monotonic()
@@ -166,7 +170,14 @@ class Scheduler:
                       interactive=app.interactive, account=account, readonly_db=self.readonly_db,
                       limits=limits_from_settings(), builtin_run=builtin)
         fds = self.interactive_fds.pop(app.id, None)
-        launched = fork_application(inventory=self.runtime.inventory, spec=spec, interactive_fds=fds)
+        spare, self.spare = self.spare, None
+        if spare is not None and spare.usable(self.runtime.inventory.version):
+            launched = spare.launch(spec, interactive_fds=fds)
+        else:
+            if spare is not None:
+                spare.release()
+                self._reap_spare(spare)
+            launched = fork_application(inventory=self.runtime.inventory, spec=spec, interactive_fds=fds)
         if fds:
             for fd in fds:
                 os.close(fd)
@@ -193,6 +204,36 @@ class Scheduler:
                  extra={'application': app.id, 'pid': pid, 'title': app.title, 'write': app.write_request,
                         'run_as': account.login})
         return True
+
+    SPARE_INTERVAL = 2.0   # a stale spare is replaced at most this often (change sets make it stale)
+
+    def _keep_spare(self):
+        """Have a spare supervisor of the current image ready (when idle: a fork takes tens of ms)."""
+        if self.disabled or self.runtime.inventory is None or self.runtime.inventory.journal is not None:
+            return
+        version = self.runtime.inventory.version
+        if self.spare is not None and self.spare.usable(version):
+            return
+        now = time.monotonic()
+        if self.spare is not None:   # stale: replaced, but not more often than SPARE_INTERVAL
+            if now - self._spare_forked < self.SPARE_INTERVAL:
+                return
+            self.spare.release()
+            self._reap_spare(self.spare)
+        self._spare_forked = now
+        self.spare = fork_spare(inventory=self.runtime.inventory)
+
+    @staticmethod
+    def _reap_spare(spare):
+        """A released spare exits at once; collect it (briefly) so no zombie is left."""
+        deadline = time.monotonic() + 1
+        while time.monotonic() < deadline:
+            try:
+                if os.waitpid(spare.pid, os.WNOHANG)[0]:
+                    return
+            except ChildProcessError:
+                return
+            time.sleep(0.005)
 
     # ------------------------------------------------------------------ killing
     def _enforce_kills_and_timeouts(self, now):
@@ -222,6 +263,10 @@ class Scheduler:
 
     def shutdown(self):
         """Server stopping: kill every child and record it as killed."""
+        if self.spare is not None:
+            self.spare.release()
+            self._reap_spare(self.spare)
+            self.spare = None
         for run in list(self.running.values()):
             run.kill_reason = 'server shut down'
             _signal(run.pid, signal.SIGTERM)
