@@ -52,12 +52,13 @@ ALLOWED_STATUSES = (DatasetStatus.PRODUCTION, DatasetStatus.VALID)
 
 class SiteState:
     """A site as the cycle sees it: quota and usage of the partition, bytes placed so far."""
-    __slots__ = ('name', 'site', 'quota', 'physical', 'projected', 'added', 'target', 'why_not', 'placements',
-                 'room', 'pending', 'unlimited')
+    __slots__ = ('name', 'site', 'sp', 'quota', 'physical', 'projected', 'added', 'target', 'why_not', 'placements',
+                 'unlimited')
 
-    def __init__(self, site, quota, physical, projected):
+    def __init__(self, site, quota, physical, projected, sp=None):
         self.name = site.name
         self.site = site
+        self.sp = sp                 # the site partition of the policy's partition (None: the site has none)
         self.quota = quota
         self.physical = physical
         self.projected = projected
@@ -104,6 +105,7 @@ class CycleView:
         self.sites: Dict[str, SiteState] = {}
         self.targets: List[SiteState] = []
         self._dataset_sizes = {}
+        self._members = {}      # site -> its site partition's replicas (partition memberships)
 
     def is_target(self, site_name):
         st = self.sites.get(site_name)
@@ -111,6 +113,11 @@ class CycleView:
 
     def in_partition(self, block_replica):
         return self.partition is not None and self.partition.contains(block_replica)
+
+    def replica_in_partition(self, replica):
+        """Does some block replica of the dataset replica belong to the partition?"""
+        members = self._members.get(replica._site)
+        return members is not None and replica in members
 
     def dataset_size(self, dataset):
         size = self._dataset_sizes.get(dataset.name)
@@ -193,6 +200,20 @@ def merge(lists):
     return merged
 
 
+def _usage(sp):
+    """(physical, projected) bytes of a site partition, in one pass (SitePartition.usage twice)."""
+    physical = projected = 0
+    for replica, members in sp.replicas.items():
+        if members is None:
+            physical += replica._bytes
+            projected += replica._bytes_projected
+        else:
+            for br in members:
+                physical += br.size
+                projected += br._block.size
+    return physical, projected
+
+
 def build_view(inventory, policy, now):
     """The CycleView: every site with the partition's quota and usage; targets chosen."""
     view = CycleView(inventory, policy, now)
@@ -207,7 +228,9 @@ def build_view(inventory, policy, now):
             st.why_not = f'no partition {policy.partition}'
             view.sites[name] = st
             continue
-        st = SiteState(site, sp.quota, sp.usage(physical=True), sp.usage(physical=False))
+        physical, projected = _usage(sp)
+        st = SiteState(site, sp.quota, physical, projected, sp)
+        view._members[site] = sp.replicas
         view.sites[name] = st
         if site.status != SiteStatus.READY:
             st.why_not = f'status {site.status.label}'
@@ -234,6 +257,7 @@ class _Decider:
         self.pending = policy.max_pending_fraction
         self.check_room = policy.target_occupancy < 1 or policy.max_pending_fraction < 1
         self.placed = {}          # (site name, dataset name) -> set of block names placed in this cycle
+        self.placed_sites = {}    # dataset name -> the sites given some of it in this cycle
         self.sources = {}         # id(dataset) -> True when every block has a complete replica
         self.volume = 0
 
@@ -298,40 +322,46 @@ class _Decider:
                     candidates.append(st)
         ds_name = dataset.name
         placed = self.placed
+        group = inventory.groups[group_name]
+        # the sites holding some of it (or given some in this cycle): only there is more to look at
+        present = {r._site.name for r in dataset.replicas}
+        present.update(self.placed_sites.get(ds_name, ()))
         check_room, occupancy, pending = self.check_room, self.occupancy, self.pending
-        best = None
-        best_key = None
-        best_info = None
+        n_present = n_room = n_pending = 0
+        best = best_key = best_info = None
         for st in candidates:
-            replica = st.site._dataset_replicas.get(ds_name)
-            here = placed.get((st.name, ds_name))
-            if replica is None and here is None:
-                needed, missing, regroup = size, None, ()
-            else:
-                needed, missing, regroup = self._missing(replica, here, blocks, group_name)
+            name = st.name
+            if name in present:
+                needed, missing, regroup = self._missing(st.site._dataset_replicas.get(ds_name),
+                                                         placed.get((name, ds_name)), blocks, group)
                 if not missing and not regroup:
-                    rejected[PRESENT] = rejected.get(PRESENT, 0) + 1
+                    n_present += 1
                     continue
-            if check_room and not st.unlimited and st.quota > 0:
+                held = 1.0 - needed / size if size else 1.0
+            else:
+                needed, missing, regroup, held = size, None, (), 0.0
+            quota = st.quota
+            if check_room and quota > 0:
                 total = st.projected + st.added + needed
-                if total > occupancy * st.quota:
-                    rejected[NO_ROOM] = rejected.get(NO_ROOM, 0) + 1
+                if total > occupancy * quota:
+                    n_room += 1
                     continue
-                if total - st.physical > pending * st.quota:
-                    rejected[PENDING_LIMIT] = rejected.get(PENDING_LIMIT, 0) + 1
+                if total - st.physical > pending * quota:
+                    n_pending += 1
                     continue
-                free = 1.0 - total / st.quota
+                free = 1.0 - total / quota
             else:
                 free = 1.0
-            held = 1.0 - needed / size if size else 1.0
-            key = (held, free)
-            if best_key is not None and key < best_key:
-                continue
-            if best_key is not None and key == best_key:
-                # a tie: the hash of (seed, dataset, site), then the name, decide (stably)
-                if self._tiebreak(ds_name, st.name) < self._tiebreak(ds_name, best.name):
+            if best_key is not None:
+                if held < best_key[0] or (held == best_key[0] and free < best_key[1]):
                     continue
-            best, best_key, best_info = st, key, (needed, missing, regroup)
+                if held == best_key[0] and free == best_key[1] and \
+                        self._tiebreak(ds_name, name) < self._tiebreak(ds_name, best.name):
+                    continue      # a tie: the hash of (seed, dataset, site), then the name, decide (stably)
+            best, best_key, best_info = st, (held, free), (needed, missing, regroup)
+        for reason, count in ((PRESENT, n_present), (NO_ROOM, n_room), (PENDING_LIMIT, n_pending)):
+            if count:
+                rejected[reason] = count
         if best is None:
             reasons = sorted(rejected)
             reason = reasons[0] if len(reasons) == 1 else NO_DESTINATION
@@ -350,6 +380,7 @@ class _Decider:
         names = self.placed.get(key)
         if names is None:
             names = self.placed[key] = set()
+            self.placed_sites.setdefault(ds_name, set()).add(best.name)
         names.update(b.name for b in blocks)
         new_blocks = None if missing is None else tuple(b.name for b in missing)
         reason = PLACED if missing is None or missing else REGROUPED
@@ -359,7 +390,7 @@ class _Decider:
                        if best.quota > 0 else 'no quota limit')
 
     @staticmethod
-    def _missing(replica, here, blocks, group_name):
+    def _missing(replica, here, blocks, group):
         """(bytes needed, blocks with no replica at the site, blocks there with another owner)."""
         present = {}
         if replica is not None:
@@ -374,7 +405,7 @@ class _Decider:
             if br is None:
                 missing.append(block)
                 needed += block.size
-            elif br._st[0].name != group_name:
+            elif br._st[0] is not group:
                 regroup.append(block)
         return needed, missing, regroup
 

@@ -48,13 +48,15 @@ class BalancerPlugin(Plugin):
                 return n
         return None
 
-    def _copies(self, view, dataset):
-        count, blocks = 0, len(dataset.blocks)
-        for replica in dataset.replicas:
-            if replica._site.storage_type != StorageType.DISK or len(replica.block_replicas) != blocks:
-                continue
-            if any(view.in_partition(br) for br in replica.block_replicas):
-                count += 1
+    def _copies(self, view, dataset, memo):
+        count = memo.get(dataset.name)
+        if count is None:
+            count, blocks = 0, len(dataset.blocks)
+            for replica in dataset.replicas:
+                if (replica._site.storage_type == StorageType.DISK and len(replica.block_replicas) == blocks
+                        and view.replica_in_partition(replica)):
+                    count += 1
+            memo[dataset.name] = count
         return count
 
     def propose(self, view):
@@ -69,16 +71,18 @@ class BalancerPlugin(Plugin):
         if not fractions:
             self.notes.append('no site with a quota in the Detox cycle')
             return []
-        last = {}
+        last, memo, limits = {}, {}, {}
         inventory = view.inventory
         for site, dataset_name, size, text in protection['protected']:
             if site not in fractions:
                 continue
-            limit = self._limit(text or '')
+            limit = limits.get(text)
+            if limit is None and text not in limits:
+                limit = limits[text] = self._limit(text or '')
             dataset = inventory.datasets.get(dataset_name)
             if limit is None or dataset is None or inventory.sites[site].find_dataset_replica(dataset_name) is None:
                 continue
-            if self._copies(view, dataset) <= limit:
+            if self._copies(view, dataset, memo) <= limit:
                 last.setdefault(site, []).append((size, dataset_name))
         for rows in last.values():
             rows.sort(reverse=True)          # popped from the end: smallest first

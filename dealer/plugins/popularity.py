@@ -67,18 +67,23 @@ class PopularityPlugin(Plugin):
             return self._getter(dataset.replicas[0]) if dataset.replicas else 0
         return self._getter(dataset)
 
-    def _copies(self, dataset):
+    @staticmethod
+    def _copies(dataset, null_group):
         count = 0
         blocks = len(dataset.blocks)
         for replica in dataset.replicas:
             if replica._site.storage_type != StorageType.DISK or len(replica.block_replicas) != blocks:
                 continue
-            if any(br._st[0].name is not None for br in replica.block_replicas):
-                count += 1
+            for br in replica.block_replicas:
+                if br._st[0] is not null_group:
+                    count += 1
+                    break
         return count
 
     def propose(self, view):
         ranked = []
+        null_group = view.inventory.null_group
+        sources = {view.inventory.groups[g] for g in self.source_groups if g in view.inventory.groups}
         for name, dataset in view.inventory.datasets.items():
             weight = self._weight(dataset)
             if not weight or weight <= 0:
@@ -86,14 +91,13 @@ class PopularityPlugin(Plugin):
             if self.patterns and not any(p.match(name) for p in self.patterns):
                 continue
             wanted = min(self.max_copies, math.ceil(weight / self.threshold))
-            if wanted <= 0 or view.dataset_size(dataset) > self.max_size:
+            missing = wanted - self._copies(dataset, null_group)
+            if missing <= 0 or view.dataset_size(dataset) > self.max_size:
                 continue
-            if self.source_groups and not any(br._st[0].name in self.source_groups
-                                              for r in dataset.replicas for br in r.block_replicas):
+            if self.source_groups and not any(br._st[0] in sources for r in dataset.replicas
+                                              for br in r.block_replicas):
                 continue
-            missing = wanted - self._copies(dataset)
-            if missing > 0:
-                ranked.append((-weight, name, missing, weight))
+            ranked.append((-weight, name, missing, weight))
         ranked.sort()
         proposals = []
         for round_ in range(self.max_copies):

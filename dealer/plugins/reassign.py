@@ -17,16 +17,16 @@ class GroupReassignPlugin(Plugin):
 
     def propose(self, view):
         group = self.group or view.policy.group
-        from_groups = self.from_groups
+        from_groups = {view.inventory.groups[g] for g in self.from_groups if g in view.inventory.groups}
         proposals = []
-        for st in view.targets:
+        for st in view.targets if from_groups else ():
             rows = []
             for replica in st.site.dataset_replicas():
-                blocks = [br._block.name for br in replica.block_replicas if br._st[0].name in from_groups]
+                blocks = [br._block.name for br in replica.block_replicas if br._st[0] in from_groups]
                 if blocks:
                     whole = len(blocks) == len(replica.dataset.blocks)
                     rows.append((replica.dataset.name, None if whole else tuple(sorted(blocks))))
             for dataset, blocks in sorted(rows, key=lambda r: r[0]):
                 proposals.append(Proposal(dataset, blocks, (st.name,), group,
-                                          reason=f'owned by {", ".join(sorted(from_groups))}'))
+                                          reason=f'owned by {", ".join(sorted(self.from_groups))}'))
         return proposals

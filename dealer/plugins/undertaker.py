@@ -52,7 +52,7 @@ class UndertakerPlugin(Plugin):
             for replica in inventory.sites[name].dataset_replicas():
                 if protected is not None and (name, replica.dataset.name) not in protected:
                     continue
-                if any(view.in_partition(br) for br in replica.block_replicas):
+                if view.replica_in_partition(replica):
                     datasets.add(replica.dataset.name)
         proposals = []
         for dataset_name in sorted(datasets):
