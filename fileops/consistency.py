@@ -362,7 +362,8 @@ def apply_reports(changes):
                     by_replica.setdefault((dataset, block), (br, []))[1].append(lfile)
             now = int(time.time())
             for (dataset, block), (br, files) in by_replica.items():
-                new = with_files(br, removed=files, last_update=now)
+                new = with_files(br, block_files={f.id: f.size for f in br.block.files},
+                                 removed=[f.id for f in files], last_update=now)
                 if new is None:
                     continue
                 group = br.group.name

@@ -67,35 +67,25 @@ def choose_source(replicas, *, destination, tried, busy):
     return best
 
 
-def with_files(br, *, added=(), removed=(), last_update=0):
-    """An unlinked clone of br holding its files plus `added` minus `removed` (File objects of its
-    block), complete when that is every file of the block; None when nothing would change.
+def with_files(br, *, block_files, added=(), removed=(), last_update=0):
+    """An unlinked clone of br holding its files plus `added` minus `removed` (file ids of its block),
+    complete when that is every file of the block; None when nothing would change. `block_files` is
+    {file id: size} of every file of the block.
 
     Applying the same files twice changes nothing: files already held are not added again, files
     not held are not removed again."""
     block = br.block
-    by_id = None
     if br.file_ids is None:
-        held = {f.id: f for f in block.files}
-        by_id = dict(held)
+        held = set(block_files)
     else:
-        by_id = {f.id: f for f in block.files}
-        held = {}
-        for fid in br.file_ids:
-            f = by_id.get(fid)
-            if f is not None:
-                held[f.id] = f
+        held = {fid for fid in br.file_ids if fid in block_files}
     before = set(held)
-    for f in added:
-        if f.id in by_id:
-            held[f.id] = by_id[f.id]
-    for f in removed:
-        held.pop(f.id, None)
-    if set(held) == before:
+    held.update(fid for fid in added if fid in block_files)
+    held.difference_update(removed)
+    if held == before:
         return None
     group = br.group.name
-    if len(held) == block.num_files and sum(f.size for f in held.values()) == block.size:
+    size = sum(block_files[fid] for fid in held)
+    if len(held) == block.num_files and size == block.size:
         return BlockReplica(block.full_name(), br.site.name, group, br.is_custodial, -1, last_update)
-    ids = tuple(sorted(held))
-    return BlockReplica(block.full_name(), br.site.name, group, br.is_custodial,
-                        sum(f.size for f in held.values()), last_update, ids)
+    return BlockReplica(block.full_name(), br.site.name, group, br.is_custodial, size, last_update, tuple(sorted(held)))

@@ -84,11 +84,12 @@ def tasks_cancel(*, ids=None, query=None, reason):
 
 def tasks_mark_applied(*, ids):
     """Done tasks the updater has put into the inventory."""
-    ids = list(ids)
+    ids = sorted(ids)
     count = 0
+    step = 5 * _BATCH
     with transaction.atomic(using=_db()):
-        for start in range(0, len(ids), _BATCH):
-            count += FileTask.objects.filter(id__in=ids[start:start + _BATCH]).update(applied=True)
+        for start in range(0, len(ids), step):
+            count += FileTask.objects.filter(id__in=ids[start:start + step]).update(applied=True)
     return count
 
 

@@ -104,14 +104,15 @@ def apply_finished(changes, *, limit):
 
     def builder(inventory):
         now = int(time.time())
-        for (site, dataset, block), files in events.items():
-            br = find_block_replica(inventory, site, dataset, block)
+        replicas = {key: find_block_replica(inventory, *key) for key in events}
+        files = block_files([br.block.id for br in replicas.values() if br is not None])
+        for key, br in replicas.items():
             if br is None:
                 continue     # the replica went meanwhile: nothing to record it in
-            by_lfn = {f.lfn: f for f in br.block.files}
-            added = [by_lfn[lfn] for lfn, kind in files.items() if kind == TaskKind.TRANSFER and lfn in by_lfn]
-            removed = [by_lfn[lfn] for lfn, kind in files.items() if kind == TaskKind.DELETION and lfn in by_lfn]
-            new = with_files(br, added=added, removed=removed, last_update=now)
+            by_lfn, sizes = files.get(br.block.id, ({}, {}))
+            added = [by_lfn[lfn] for lfn, kind in events[key].items() if kind == TaskKind.TRANSFER and lfn in by_lfn]
+            removed = [by_lfn[lfn] for lfn, kind in events[key].items() if kind == TaskKind.DELETION and lfn in by_lfn]
+            new = with_files(br, block_files=sizes, added=added, removed=removed, last_update=now)
             if new is None:
                 continue
             if new.file_ids == () and br.group.name is None:
@@ -124,6 +125,21 @@ def apply_finished(changes, *, limit):
     changes.apply(builder)
     counts['applied'] = services.tasks_mark_applied(ids=[r[0] for r in rows])
     return counts
+
+
+def block_files(block_ids):
+    """{block id: ({lfn: file id}, {file id: size})} of the blocks, read from the store in a few
+    queries (the file catalog reads one block at a time)."""
+    from inventory.models import File
+    out = {}
+    block_ids = list(block_ids)
+    for start in range(0, len(block_ids), _CHUNK):
+        for fid, block_id, lfn, size in (File.objects.filter(block_id__in=block_ids[start:start + _CHUNK])
+                                         .values_list('id', 'block_id', 'name', 'size')):
+            by_lfn, sizes = out.setdefault(block_id, ({}, {}))
+            by_lfn[lfn] = fid
+            sizes[fid] = size
+    return out
 
 
 # ------------------------------------------------------------------------------ 2. records close

@@ -11,7 +11,7 @@ import os
 import queue
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from django.db import close_old_connections, connection
 
@@ -32,7 +32,12 @@ class Counts:
     done: int = 0
     failed: int = 0
     lost: int = 0                          # results the worker no longer held the task for
-    seconds: list = field(default_factory=list)
+    claim_seconds: float = 0.0             # in claims (the task layer's own cost, with reports)
+    report_seconds: float = 0.0
+    copy_seconds: float = 0.0              # in storage operations, summed over the threads
+
+    def as_dict(self):
+        return {k: round(v, 3) if isinstance(v, float) else v for k, v in self.__dict__.items()}
 
 
 class Worker:
@@ -61,9 +66,11 @@ class Worker:
 
     # ---------------------------------------------------------------- claiming and running
     def claim_batch(self, limit=None):
+        started = time.monotonic()
         jobs = services.tasks_claim(claim=self.claim, limit=limit or self.batch, link_limit=self.cf.link_active,
                                     site_limit=self.cf.site_active, lease=self.lease,
                                     max_interruptions=self.cf.max_attempts)
+        self.counts.claim_seconds += time.monotonic() - started
         self.counts.claimed += len(jobs)
         return jobs
 
@@ -147,11 +154,13 @@ class Worker:
                 break
         if not results:
             return 0
+        started = time.monotonic()
         recorded = services.tasks_report(claim=self.claim, results=results, backoff=self.cf.backoff)
+        self.counts.report_seconds += time.monotonic() - started
         for r in results:
+            self.counts.copy_seconds += r.seconds
             if r.ok:
                 self.counts.done += 1
-                self.counts.seconds.append(r.seconds)
             else:
                 self.counts.failed += 1
         self.counts.lost += len(results) - recorded

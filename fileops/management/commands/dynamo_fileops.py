@@ -51,6 +51,7 @@ class Command(DynamoCommand):
         worker.add_argument('--idle-exit', type=float, metavar='SECONDS',
                             help='--worker: stop after this long without work (--pool: default DYNAMO_FILEOPS_IDLE_EXIT)')
         worker.add_argument('--processes', type=int, help='--pool: worker processes (default DYNAMO_FILEOPS_PROCESSES)')
+        worker.add_argument('--counts', metavar='FILE', help='--worker: write its counts (JSON) there at the end')
         worker.add_argument('--parent', type=int, help=('end with this process (set by the pool and '
                                                         'runserver_dynamo)'))
         parser.add_argument('--server', metavar='HOST:PORT', help='--update: the local server serving this address')
@@ -106,6 +107,9 @@ class Command(DynamoCommand):
         from fileops.worker import Worker
         worker = Worker(threads=o['threads'], batch=o['batch'], lease=o['lease'])
         counts = worker.serve(stop, once=o['once'], idle_exit=o['idle_exit'])
+        if o['counts']:
+            with open(o['counts'], 'w') as f:
+                json.dump(counts.as_dict(), f)
         if o['verbosity'] >= 1 and o['once']:
             self.stdout.write(f'{counts.done} done, {counts.failed} failed of {counts.claimed} claimed')
 
