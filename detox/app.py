@@ -62,8 +62,9 @@ def run(inventory, params: dict) -> dict:
     except ValueError as exc:
         _fail(f'{policy.filename}: {exc}')
     t0 = time.perf_counter()
-    result = encode(inventory, plan, policy)
-    result.update(kind='cycle', test=bool(params.get('test')), comment=str(params.get('comment') or ''),
+    test = bool(params.get('test'))
+    result = encode(inventory, plan, fingerprints=not test)
+    result.update(kind='cycle', test=test, comment=str(params.get('comment') or ''),
                   filename=policy.filename, policy=policy.text,
                   sha256=hashlib.sha256(policy.text.encode()).hexdigest(), now=now, started=started,
                   computed=time.time(), locks_read=locks_read,
@@ -78,9 +79,9 @@ def run(inventory, params: dict) -> dict:
     return result
 
 
-def encode(inventory, plan, policy) -> dict:
-    """The plan as JSON: decision rows, and per deleted or handed-over block replica what it was
-    decided on."""
+def encode(inventory, plan, *, fingerprints: bool = True) -> dict:
+    """The plan as JSON: decision rows, and per deleted or handed-over block replica its name and
+    (for a commit, `fingerprints`) what it was decided on."""
     delete_lines = {}
     hits = {}
     for d in plan.decisions:
@@ -100,12 +101,15 @@ def encode(inventory, plan, policy) -> dict:
         else:
             wanted = set(d.blocks)
             brs = [br for br in replica.block_replicas if br.block.name in wanted]
-        blocks = [[br.block.name] + fingerprint(br) + [lines.get(br.block.name, lines.get(None, 0))] for br in brs]
+        if fingerprints:
+            blocks = [[br.block.name] + fingerprint(br) + [lines.get(br.block.name, lines.get(None, 0))] for br in brs]
+        else:
+            blocks = [[br.block.name] for br in brs]
         deletions.append([d.site, d.dataset, d.blocks is None, blocks, lines.get(None, 0) if not brs else 0])
     handovers = []
     for h in plan.handovers:
         br = inventory.sites[h.site].find_dataset_replica(h.dataset).find_block_replica(h.block)
-        handovers.append([h.site, h.dataset, h.block, h.group] + fingerprint(br))
+        handovers.append([h.site, h.dataset, h.block, h.group] + (fingerprint(br) if fingerprints else []))
     return {
         'partition': plan.partition,
         'sites': [asdict(s) for s in plan.sites],
