@@ -173,6 +173,10 @@ class Scheduler:
         spare, self.spare = self.spare, None
         if spare is not None and spare.usable(self.runtime.inventory.version):
             launched = spare.launch(spec, interactive_fds=fds)
+            # the next spare now, while this one forks the application (they overlap on two
+            # cores; later, the fork would hold up this process's threads as the output comes)
+            self._spare_forked = time.monotonic()
+            self.spare = fork_spare(inventory=self.runtime.inventory)
         else:
             if spare is not None:
                 spare.release()
