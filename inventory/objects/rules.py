@@ -111,6 +111,9 @@ def check_lookup_name(kind, name):
     return name
 
 
+_FORBIDDEN_TEXT = re.compile('[\x00-\x1f\x7f-\x9f\ud800-\udfff]')
+
+
 def check_text(what, value, limit, *, none=False):
     """Free text (host, backend, ...): a string of at most `limit` characters that a database can
     store (no lone surrogate) and without control characters."""
@@ -120,10 +123,10 @@ def check_text(what, value, limit, *, none=False):
         raise ObjectError(f'{what} must be a string, got {_show(value)}')
     if len(value) > limit:
         raise ObjectError(f'{what} is {len(value)} characters long; the limit is {limit}')
-    for position, char in enumerate(value):
-        if char < ' ' or '\x7f' <= char <= '\x9f' or '\ud800' <= char <= '\udfff':
-            raise ObjectError(f'{what} {_show(value)} contains {_show(char)} at position {position}: '
-                              f'control characters and lone surrogates are not allowed')
+    bad = _FORBIDDEN_TEXT.search(value)   # one regex pass: per-character Python loops cost 25 µs an LFN
+    if bad is not None:
+        raise ObjectError(f'{what} {_show(value)} contains {_show(bad.group())} at position {bad.start()}: '
+                          f'control characters and lone surrogates are not allowed')
     return value
 
 
