@@ -157,7 +157,8 @@ def _queue(kind, source, server, timeout, err):
     request = requests.request_submit(kind=kind, origin=_origin(), pieces=source.pieces(), on_chunk=bar.update)
     bar.done()
     if err is not None:
-        err.write(f'submitted request {request.id} to server {server.hostname}:{server.pid}\n')
+        err.write(f'submitted request {request.id} to the server at {server.bind} ({server.hostname}, '
+                  f'pid {server.pid})\n')
     start = time.monotonic()
     shown = [0.]
 
@@ -188,9 +189,13 @@ def _origin():
 _KINDS = ('datasets', 'blocks', 'files', 'sites', 'groups', 'datasetreplicas', 'blockreplicas')
 
 
+def _count(n, kind):
+    return f'{n} {kind[:-1] if n == 1 else kind}'
+
+
 def _report(kind, result):
     verb = 'created' if kind == 'inject' else 'deleted'
-    counts = ', '.join(f'{result[k]} {k}' for k in _KINDS if result.get(k))
+    counts = ', '.join(_count(result[k], k) for k in _KINDS if result.get(k))
     if not result.get('num_changes'):
         return f'Nothing {verb}: everything in the document already exists.' if kind == 'inject' \
             else 'Nothing deleted.'

@@ -306,7 +306,7 @@ class TestInjectCommand:
         demo_in_db()
         result = manage('dynamo_inject', '--delete', write(tmp_path, {'dataset': [{'name': ZB}]}))
         assert result.returncode == 0, result.stderr
-        assert 'Deleted 1 datasets' in result.stdout
+        assert 'Deleted 1 dataset ' in result.stdout   # (not '1 datasets')
         inv = load_image()
         assert ZB not in inv.datasets
         assert inv.sites[CERN].find_dataset_replica(ZB) is None
