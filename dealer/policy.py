@@ -33,7 +33,7 @@ BUILTIN_PLUGINS = {
 }
 
 _KEYS = {'partition', 'group', 'target_sites', 'target_occupancy', 'max_pending_fraction', 'max_cycle_volume',
-         'plugins', 'seed', 'max_decision_rows', 'comment'}
+         'plugins', 'seed', 'max_decision_rows', 'keep_decisions', 'comment'}
 _ORIGINAL = {'partition_name': 'partition', 'group_name': 'group', 'target_site_occupancy': 'target_occupancy',
              'max_site_pending_fraction': 'max_pending_fraction', 'max_total_cycle_volume': 'max_cycle_volume'}
 _IGNORED = {'history', 'test_run', 'attrs', 'copy_op', 'log_level'}    # the original's, not used here
@@ -63,6 +63,7 @@ class DealerPolicy:
     plugins: Tuple[PluginSpec, ...] = ()
     seed: int = 0
     max_decision_rows: int = 200_000
+    keep_decisions: int = 100            # cycles (of the partition) whose decision rows are kept
     filename: str = '<policy>'
     text: str = ''
 
@@ -189,5 +190,9 @@ def parse(text, filename='<policy>'):
     if isinstance(rows, bool) or not isinstance(rows, int) or rows < 0:
         raise PolicyError(f'{filename}: max_decision_rows: expected a number of rows, got {rows!r}')
     values['max_decision_rows'] = rows
+    keep = data.get('keep_decisions', 100)
+    if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
+        raise PolicyError(f'{filename}: keep_decisions: expected a number of cycles (at least 1), got {keep!r}')
+    values['keep_decisions'] = keep
     values['plugins'] = _plugins(data['plugins'], filename)
     return DealerPolicy(filename=filename, text=text, **values)

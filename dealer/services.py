@@ -30,6 +30,13 @@ def _when(unix):
     return datetime.datetime.fromtimestamp(unix, tz=datetime.timezone.utc)
 
 
+def decisions_prune(*, partition, keep):
+    """Keep the decision rows of the newest `keep` cycles of the partition (their summaries stay)."""
+    old = list(DealerCycle.objects.filter(partition=partition).order_by('-id').values_list('id', flat=True)[keep:])
+    if old:
+        DealerDecision.objects.filter(cycle_id__in=old).delete()
+
+
 def cycle_record(*, meta, decisions, user='', application_id=None):
     """Record a cycle and its decision rows; returns the DealerCycle."""
     test = bool(meta.get('test_run'))
@@ -106,6 +113,7 @@ def commit_cycle(result, context):
     with transaction.atomic():
         cycle = cycle_record(meta=meta, decisions=result['decisions'], user=app.user.username,
                              application_id=app.id)
+        decisions_prune(partition=policy.partition, keep=policy.keep_decisions)
         summary = {'cycle': cycle.id, 'test_run': cycle.test, 'proposals': cycle.num_proposals,
                    'accepted': cycle.num_accepted, 'volume': cycle.volume, 'rejections': cycle.rejections}
         if cycle.test:

@@ -83,6 +83,10 @@ class _Request(models.Model):
     reason = models.TextField(blank=True, default='', help_text='why it was rejected or cancelled')
     comment = models.TextField(blank=True, default='')
     site_patterns = models.JSONField(default=list, help_text='the sites as the user typed them')
+    # the lists again, in the row: a poll reads them with the request (the item and site tables,
+    # below, are what filters and the dedup rule search)
+    item_list = models.JSONField(default=list, help_text='the items (datasets or dataset#block)')
+    site_list = models.JSONField(default=list, help_text='the sites the patterns named')
     request_count = models.IntegerField(default=1, help_text='times it was asked for (duplicates raise it)')
     first_request = models.DateTimeField()
     last_request = models.DateTimeField()

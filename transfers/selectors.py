@@ -36,15 +36,26 @@ def _iso(t):
     return t.isoformat() if t else None
 
 
+def _literal_prefix(pattern):
+    """The text of an fnmatch pattern before its first wildcard."""
+    for i, c in enumerate(pattern):
+        if c in '*?[':
+            return pattern[:i]
+    return pattern
+
+
 def _name_filter(field, values):
     q = Q()
     for value in values:
         if not any(c in value for c in '*?['):
             q |= Q(**{field: value})
         else:
-            # fnmatch's '(?s:...)\Z' as a regular expression both databases read
+            # fnmatch's '(?s:...)\Z' as a regular expression both databases read; a literal
+            # prefix lets the index narrow the rows the expression is tried on
             regex = '^' + fnmatch.translate(value).replace('(?s:', '(', 1)[:-2] + '$'
-            q |= Q(**{f'{field}__regex': regex})
+            prefix = _literal_prefix(value)
+            bounds = {f'{field}__gte': prefix, f'{field}__lt': prefix + '\U0010ffff'} if prefix else {}
+            q |= Q(**{f'{field}__regex': regex, **bounds})
     return q
 
 
@@ -79,97 +90,77 @@ def _check_patterns(values, name):
             raise RequestError(f'invalid {name} pattern {value!r}') from None
 
 
-def _poll(model, *, request_ids=(), items=(), sites=(), statuses=(), users=(), limit=1000, offset=0):
+_FIELDS = ('id', 'user', 'dn', 'status', 'reason', 'comment', 'site_patterns', 'item_list', 'site_list',
+           'request_count', 'first_request', 'last_request', 'updated')
+
+
+def _actions(model, ids):
+    """{request id: [action dicts]} of the requests `ids`."""
+    actions = {i: [] for i in ids}
+    action_model = model.actions.rel.related_model
+    for rid, item, site, status, reason, updated in (action_model.objects.filter(request_id__in=ids).order_by('id')
+                                                     .values_list('request_id', 'item', 'site', 'status', 'reason',
+                                                                  'updated')):
+        actions[rid].append({'item': item, 'site': site, 'status': status, 'reason': reason, 'updated': _iso(updated)})
+    return actions
+
+
+def _poll(model, fields, *, request_ids=(), items=(), sites=(), statuses=(), users=(), limit=1000, offset=0):
     _check_patterns(items, 'item')
     _check_patterns(sites, 'site')
     if not 0 < limit <= MAX_LIMIT:
         raise RequestError(f'limit must be between 1 and {MAX_LIMIT}')
     qs = _filtered(model, request_ids=request_ids, items=items, sites=sites, statuses=statuses, users=users)
-    rows = list(qs.order_by('-id')[offset:offset + limit])
-    ids = [r.id for r in rows]
-    item_model = model.items.rel.related_model
-    site_model = model.sites.rel.related_model
-    action_model = model.actions.rel.related_model
-    lists = {i: ([], [], []) for i in ids}
-    for rid, name in item_model.objects.filter(request_id__in=ids).order_by('id').values_list('request_id', 'name'):
-        lists[rid][0].append(name)
-    for rid, name in site_model.objects.filter(request_id__in=ids).order_by('id').values_list('request_id', 'name'):
-        lists[rid][1].append(name)
-    for rid, item, site, status, reason, updated in (action_model.objects.filter(request_id__in=ids).order_by('id')
-                                                     .values_list('request_id', 'item', 'site', 'status', 'reason',
-                                                                  'updated')):
-        lists[rid][2].append({'item': item, 'site': site, 'status': status, 'reason': reason,
-                              'updated': _iso(updated)})
-    return rows, lists
-
-
-def _record(request, lists):
-    items, sites, actions = lists
-    return {'request_id': request.id, 'item': items, 'site': sites, 'site_patterns': request.site_patterns,
-            'status': request.status, 'reason': request.reason, 'user': request.user, 'dn': request.dn,
-            'comment': request.comment, 'request_count': request.request_count,
-            'first_request': _iso(request.first_request), 'last_request': _iso(request.last_request),
-            'updated': _iso(request.updated), 'actions': actions}
+    rows = list(qs.order_by('-id').values(*_FIELDS, *fields)[offset:offset + limit])
+    actions = _actions(model, [r['id'] for r in rows])
+    return [{'request_id': r['id'], 'item': r['item_list'], 'site': r['site_list'],
+             'site_patterns': r['site_patterns'], 'status': r['status'], 'reason': r['reason'], 'user': r['user'],
+             'dn': r['dn'], 'comment': r['comment'], 'request_count': r['request_count'],
+             'first_request': _iso(r['first_request']), 'last_request': _iso(r['last_request']),
+             'updated': _iso(r['updated']), 'actions': actions[r['id']], **{f: r[f] for f in fields}}
+            for r in rows]
 
 
 def copy_requests_poll(**filters):
     """Copy request records, newest first; filters: request_ids, items, sites (names or
     patterns), statuses, users; limit, offset."""
-    rows, lists = _poll(CopyRequest, **filters)
-    records = []
-    for r in rows:
-        record = _record(r, lists[r.id])
-        record.update(group=r.group, n=r.num_copies, note=r.note)
-        records.append(record)
+    records = _poll(CopyRequest, ('group', 'num_copies', 'note'), **filters)
+    for record in records:
+        record['n'] = record.pop('num_copies')
     return records
 
 
 def deletion_requests_poll(**filters):
-    rows, lists = _poll(DeletionRequest, **filters)
-    records = []
-    for r in rows:
-        record = _record(r, lists[r.id])
-        record['allow_last_copy'] = r.allow_last_copy
-        records.append(record)
-    return records
+    return _poll(DeletionRequest, ('allow_last_copy',), **filters)
 
 
-def _open_requests(model, statuses):
-    rows = list(model.objects.filter(status__in=statuses).order_by('id'))
-    lists = {r.id: ([], [], []) for r in rows}
-    item_model = model.items.rel.related_model
-    site_model = model.sites.rel.related_model
+def _open_requests(model, statuses, fields):
+    rows = list(model.objects.filter(status__in=statuses).order_by('id').values('id', 'status', 'user', 'item_list',
+                                                                                'site_list', *fields))
+    actions = {r['id']: [] for r in rows}
     action_model = model.actions.rel.related_model
-    open_ids = model.objects.filter(status__in=statuses).values('id')
-    for rid, name in item_model.objects.filter(request_id__in=open_ids).order_by('id').values_list('request_id', 'name'):
-        if rid in lists:
-            lists[rid][0].append(name)
-    for rid, name in site_model.objects.filter(request_id__in=open_ids).order_by('id').values_list('request_id', 'name'):
-        if rid in lists:
-            lists[rid][1].append(name)
-    for row in (action_model.objects.filter(request_id__in=open_ids).order_by('id')
+    for row in (action_model.objects.filter(request__status__in=statuses).order_by('id')
                 .values_list('id', 'request_id', 'item', 'site', 'status', 'updated')):
-        if row[1] in lists:
-            lists[row[1]][2].append([row[0], row[2], row[3], row[4], row[5].timestamp()])
-    return rows, lists
+        if row[1] in actions:
+            actions[row[1]].append([row[0], row[2], row[3], row[4], row[5].timestamp()])
+    for r in rows:
+        r['items'], r['sites'], r['actions'] = r.pop('item_list'), r.pop('site_list'), actions[r['id']]
+    return rows
 
 
 def copy_requests_open():
     """The new and activated copy requests as plain data, oldest first (what the Dealer's
-    requests plugin and the tracking cycle read in their process): dicts of id, status, group,
-    n, items, sites, actions [id, item, site, status, updated (UNIX time)], note."""
-    rows, lists = _open_requests(CopyRequest, OPEN_STATUSES)
-    return [{'id': r.id, 'status': r.status, 'user': r.user, 'group': r.group, 'n': r.num_copies,
-             'items': lists[r.id][0], 'sites': lists[r.id][1], 'actions': lists[r.id][2], 'note': r.note}
-            for r in rows]
+    requests plugin and the tracking cycle read in their process): dicts of id, status, user,
+    group, n, items, sites, actions [id, item, site, status, updated (UNIX time)], note."""
+    rows = _open_requests(CopyRequest, OPEN_STATUSES, ('group', 'num_copies', 'note'))
+    for r in rows:
+        r['n'] = r.pop('num_copies')
+    return rows
 
 
 def deletion_requests_open():
     """The new and activated deletion requests as plain data (as copy_requests_open)."""
-    rows, lists = _open_requests(DeletionRequest, OPEN_STATUSES)
-    return [{'id': r.id, 'status': r.status, 'user': r.user, 'allow_last_copy': r.allow_last_copy,
-             'items': lists[r.id][0], 'sites': lists[r.id][1], 'actions': lists[r.id][2]}
-            for r in rows]
+    return _open_requests(DeletionRequest, OPEN_STATUSES, ('allow_last_copy',))
 
 
 def request_counts():

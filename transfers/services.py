@@ -69,6 +69,8 @@ def _containing(model, item_model, site_model, items, sites):
 
 
 def _set_lists(request, item_model, site_model, items, sites):
+    request.item_list, request.site_list = [i.name for i in items], list(sites)
+    request.save(update_fields=['item_list', 'site_list'])
     item_model.objects.filter(request=request).delete()
     site_model.objects.filter(request=request).delete()
     item_model.objects.bulk_create([item_model(request=request, name=i.name, dataset=i.dataset) for i in items])

@@ -129,3 +129,12 @@ def test_a_new_request_with_an_unknown_group_is_rejected_with_its_reason(server)
     finish(server, submit(server, 'dealer', {'policy': POLICY}))
     request.refresh_from_db()
     assert (request.status, request.reason) == ('rejected', 'unknown group Vanished')
+
+
+def test_decision_rows_are_kept_for_the_newest_cycles_only(server):
+    ask_copy([MUON_MINI], ['T2_*'])
+    policy = json.dumps(dict(json.loads(POLICY), keep_decisions=1))
+    first, second = (finish(server, submit(server, 'dealer', {'policy': policy, 'test': True})) for _ in range(2))
+    assert not DealerDecision.objects.filter(cycle_id=first['cycle']).exists()
+    assert DealerDecision.objects.filter(cycle_id=second['cycle']).count() == 1
+    assert DealerCycle.objects.get(id=first['cycle']).num_proposals == 1      # the summary stays
