@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     'dealer',
     'fileops',
     'schedule',
+    'usage',
 ]
 
 MIDDLEWARE = [
@@ -93,7 +94,7 @@ if _primary_db is not None:
 # the primary's database; only the inventory store is each server's own (execution/routers.py)
 DATABASE_ROUTERS = ['execution.routers.ClusterRouter']
 DYNAMO_CLUSTER_APPS = ['auth', 'contenttypes', 'admin', 'sessions', 'accounts', 'execution', 'webmodules',
-                       'transfers', 'detox', 'dealer', 'fileops', 'schedule']
+                       'transfers', 'detox', 'dealer', 'fileops', 'schedule', 'usage']
 # a secondary without local persistency keeps no inventory in its own database
 DYNAMO_LOCAL_STORE = env('DYNAMO_LOCAL_STORE', '1').lower() in ('1', 'true', 'yes', 'on')
 DYNAMO_SYNC_INTERVAL = float(env('DYNAMO_SYNC_INTERVAL', '0.05'))   # seconds between polls of the primary's log
