@@ -18,10 +18,33 @@ from django.utils import timezone
 from fileops.models import WAITING_STATES, ClaimLock, Executor, FileTask, LinkSample, SiteStorage, TaskState
 
 _BATCH = 1000
+_RETRIES = 8
 
 
 def _db():
     return FileTask.objects.db
+
+
+def retried(fn):
+    """Run the transaction `fn` again when the database chose it as a deadlock's victim (or its lock
+    wait timed out): workers, the updater and operators write the same rows concurrently, and InnoDB
+    resolves a deadlock by rolling one of them back."""
+    import functools
+    import random
+    import time
+    from django.db import OperationalError
+
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        for attempt in range(_RETRIES):
+            try:
+                return fn(*args, **kwargs)
+            except OperationalError as exc:
+                code = exc.args[0] if exc.args else None
+                if code not in (1213, 1205) or attempt == _RETRIES - 1:
+                    raise
+                time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
+    return run
 
 
 def new_claim():
@@ -36,6 +59,7 @@ def tasks_create(*, rows):
     return len(rows)
 
 
+@retried
 def tasks_queue(*, assignments, now=None):
     """new/failed -> queued: `assignments` is [(task id, source site, executor)]."""
     now = now or timezone.now()
@@ -52,6 +76,7 @@ def tasks_queue(*, assignments, now=None):
     return count
 
 
+@retried
 def tasks_hold(*, holds, now=None):
     """new/failed -> held with the reason: `holds` is [(task id, reason)]."""
     now = now or timezone.now()
@@ -68,6 +93,7 @@ def tasks_hold(*, holds, now=None):
     return count
 
 
+@retried
 def tasks_cancel(*, ids=None, query=None, reason):
     """Tasks that wait (new, queued, failed, held) -> cancelled; an active one finishes first."""
     rows = FileTask.objects.filter(state__in=WAITING_STATES)
@@ -82,6 +108,7 @@ def tasks_cancel(*, ids=None, query=None, reason):
                                      claim='')
 
 
+@retried
 def tasks_mark_applied(*, ids):
     """Done tasks the updater has put into the inventory."""
     ids = sorted(ids)
@@ -124,6 +151,7 @@ class Job:
 _JOB_FIELDS = ('id', 'kind', 'site', 'source', 'lfn', 'size', 'checksum', 'executor', 'external_id')
 
 
+@retried
 def tasks_claim(*, claim, limit, link_limit, site_limit, lease, max_interruptions, now=None):
     """Take up to `limit` queued tasks for the worker `claim` (oldest first) as active, within
     `link_limit` active tasks per link and `site_limit` (or the site's own max_active) per site;
@@ -205,12 +233,14 @@ def _alive(claim):
     return True
 
 
+@retried
 def tasks_heartbeat(*, claim, lease):
     """Renew the lease of the worker's active tasks; returns how many it still holds."""
     return FileTask.objects.filter(state=TaskState.ACTIVE, claim=claim).update(
         lease_until=timezone.now() + timezone.timedelta(seconds=lease))
 
 
+@retried
 def tasks_set_external(*, claim, ids, external_id):
     """The FTS3 job that now carries these tasks (so that a worker taking them over polls it)."""
     return FileTask.objects.filter(state=TaskState.ACTIVE, claim=claim, id__in=list(ids)).update(
@@ -232,41 +262,58 @@ class Result:
     source_bad: bool = False     # the source's copy is bad (not worth trying from it again)
 
 
+@retried
 def tasks_report(*, claim, results, backoff, now=None):
     """Record results of the worker `claim`: done, or failed (retry_at after the backoff for a
     retryable error, at once for another). A task the worker no longer holds (its lease expired and
     another worker took it) is left alone, so that nothing is counted twice; returns how many
     were recorded."""
     now = now or timezone.now()
-    by_id = {r.id: r for r in results}
+    held = FileTask.objects.filter(claim=claim, state=TaskState.ACTIVE)
+    recorded = 0
     with transaction.atomic(using=_db()):
-        held = list(FileTask.objects.select_for_update().filter(id__in=list(by_id), claim=claim,
-                                                                state=TaskState.ACTIVE)
-                    .only('id', 'source', 'attempts', 'tried'))
-        for task in held:
-            r = by_id[task.id]
-            task.pfn, task.source_pfn, task.seconds, task.finished = r.pfn, r.source_pfn, r.seconds, now
-            task.claim, task.lease_until = '', None
+        # successes, most of them: the columns they share in one statement per outcome, the
+        # measured ones (seconds, PFNs) in small CASE statements (their cost grows with rows x rows)
+        by_outcome = defaultdict(list)
+        for r in results:
             if r.ok:
-                task.state, task.outcome, task.error_kind = TaskState.DONE, r.outcome, ''
-                continue
-            task.state = TaskState.FAILED
-            task.attempts += 1
-            task.error_kind, task.reason, task.outcome = r.error_kind, r.reason[:2000], ''
-            if task.source:
-                tried = json.loads(task.tried or '{}')
-                failures, _ = tried.get(task.source, (0, True))
-                tried[task.source] = [failures + 1, not r.source_bad]
-                task.tried = json.dumps(tried, sort_keys=True)
-            wait = backoff(task.attempts) if r.retryable else 0
-            task.retry_at = now + timezone.timedelta(seconds=wait)
-            if not r.retryable and not r.source_bad:
-                task.error_kind = task.error_kind or 'other'
-                task.tried = _mark_final(task.tried)
-        FileTask.objects.bulk_update(held, ['state', 'outcome', 'seconds', 'pfn', 'source_pfn', 'finished', 'claim',
-                                            'lease_until', 'attempts', 'error_kind', 'reason', 'tried', 'retry_at'],
-                                     batch_size=500)
-    return len(held)
+                by_outcome[r.outcome].append(r)
+        for outcome, done in by_outcome.items():
+            held.bulk_update([FileTask(id=r.id, seconds=r.seconds, pfn=r.pfn, source_pfn=r.source_pfn) for r in done],
+                             ['seconds', 'pfn', 'source_pfn'], batch_size=100)
+            ids = [r.id for r in done]
+            for start in range(0, len(ids), _BATCH):
+                recorded += held.filter(id__in=ids[start:start + _BATCH]).update(
+                    state=TaskState.DONE, outcome=outcome, error_kind='', finished=now, claim='', lease_until=None)
+        failed = {r.id: r for r in results if not r.ok}
+        if failed:
+            recorded += _report_failures(held, failed, backoff, now)
+    return recorded
+
+
+def _report_failures(held, failed, backoff, now):
+    tasks = list(held.select_for_update().filter(id__in=list(failed)).only('id', 'source', 'attempts', 'tried'))
+    for task in tasks:
+        r = failed[task.id]
+        task.pfn, task.source_pfn, task.seconds, task.finished = r.pfn, r.source_pfn, r.seconds, now
+        task.claim, task.lease_until = '', None
+        task.state = TaskState.FAILED
+        task.attempts += 1
+        task.error_kind, task.reason, task.outcome = r.error_kind, r.reason[:2000], ''
+        if task.source:
+            tried = json.loads(task.tried or '{}')
+            failures, _ = tried.get(task.source, (0, True))
+            tried[task.source] = [failures + 1, not r.source_bad]
+            task.tried = json.dumps(tried, sort_keys=True)
+        wait = backoff(task.attempts) if r.retryable else 0
+        task.retry_at = now + timezone.timedelta(seconds=wait)
+        if not r.retryable and not r.source_bad:
+            task.error_kind = task.error_kind or 'other'
+            task.tried = _mark_final(task.tried)
+    FileTask.objects.bulk_update(tasks, ['state', 'outcome', 'seconds', 'pfn', 'source_pfn', 'finished', 'claim',
+                                         'lease_until', 'attempts', 'error_kind', 'reason', 'tried', 'retry_at'],
+                                 batch_size=100)
+    return len(tasks)
 
 
 _FINAL = '!final'
@@ -287,6 +334,7 @@ def read_tried(tried_json):
     return {site: (int(n), bool(ok)) for site, (n, ok) in tried.items()}, final
 
 
+@retried
 def tasks_release_claim(*, claim, ids=None):
     """Claimed tasks a stopping worker did not start (all it holds without `ids`): back to the
     queue, nothing counted."""
@@ -302,6 +350,7 @@ def tasks_release_claim(*, claim, ids=None):
 
 
 # ------------------------------------------------------------------------------ operators
+@retried
 def tasks_release(*, query):
     """Held (and failed) tasks matching `query` -> new, their attempts and sources forgotten: the
     updater chooses a source again. Their records, if they had failed, become active again."""
@@ -342,6 +391,7 @@ def site_storage_set(*, site, executor=None, fts_endpoint=None, x509_proxy=None,
 
 
 # ------------------------------------------------------------------------------ transfer and deletion records
+@retried
 def operations_set_state(*, model, ids, state, reason=None, now=None):
     """Move BlockTransfer or BlockDeletion records (the updater's view of their progress)."""
     now = now or timezone.now()

@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from django.db import close_old_connections, connection
+from django.db import DatabaseError, close_old_connections, connection
 
 from fileops import services
 from fileops.conf import conf as fileops_conf
@@ -155,7 +155,16 @@ class Worker:
         if not results:
             return 0
         started = time.monotonic()
-        recorded = services.tasks_report(claim=self.claim, results=results, backoff=self.cf.backoff)
+        try:
+            recorded = services.tasks_report(claim=self.claim, results=results, backoff=self.cf.backoff)
+        except DatabaseError:
+            # the database is away: the results wait for the next report (the lease may run out
+            # meanwhile; a task taken over is then reported by its new worker, not twice)
+            log.exception('could not report %d results; trying again', len(results))
+            for r in results:
+                self.results.put(r)
+            close_old_connections()
+            return 0
         self.counts.report_seconds += time.monotonic() - started
         for r in results:
             self.counts.copy_seconds += r.seconds
@@ -169,7 +178,11 @@ class Worker:
         return len(results)
 
     def heartbeat(self):
-        services.tasks_heartbeat(claim=self.claim, lease=self.lease)
+        try:
+            services.tasks_heartbeat(claim=self.claim, lease=self.lease)
+        except DatabaseError:
+            log.exception('could not renew the lease of %s', self.claim)
+            close_old_connections()
 
     # ---------------------------------------------------------------- the two ways of running
     def run_batch(self, stop=None):
@@ -195,8 +208,8 @@ class Worker:
 
     def serve(self, stop, *, poll=None, once=False, checks=True, idle_exit=None):
         """Claim and run batches until `stop` is set (with `once`: until the queue is empty; with
-        `idle_exit`: until it has had nothing to do for that many seconds). Keeps up to twice its
-        threads in hand so that no thread waits for the next claim."""
+        `idle_exit`: until it has had nothing to do for that many seconds). Keeps a batch (at least
+        twice its threads) in hand so that no thread waits for the next claim."""
         poll = self.cf.poll if poll is None else poll
         busy = time.monotonic()
         bookkeeper = threading.Thread(target=self._bookkeep, args=(stop,), name='fileops-report', daemon=True)
@@ -207,8 +220,14 @@ class Worker:
                 if checks and time.monotonic() >= next_check and (checker is None or not checker.is_alive()):
                     checker = self._start_check()
                     next_check = time.monotonic() + CHECK_EVERY
-                room = 2 * self.threads - self.inflight
-                jobs = self.claim_batch(min(self.batch, room)) if room >= max(1, self.threads // 2) else []
+                room = max(self.batch, 2 * self.threads) - self.inflight
+                try:
+                    jobs = self.claim_batch(min(self.batch, room)) if room >= max(1, self.threads // 2) else []
+                except DatabaseError:
+                    log.exception('could not claim tasks; trying again')
+                    close_old_connections()
+                    stop.wait(poll)
+                    continue
                 if jobs:
                     self.start(jobs, stop)
                     busy = time.monotonic()
