@@ -14,7 +14,6 @@ decide, postprocess) come from its record. --commit ends with a real cycle (it c
 """
 import argparse
 import json
-import math
 import os
 import random
 import subprocess
@@ -61,9 +60,7 @@ def manage(*args, env):
 
 
 def setup(o, server_env):
-    """Prepare the copy: migrations, requests, popularity, enforcer rule, MORGUE sites, a Detox cycle."""
-    r = manage('migrate', '--skip-checks', env=server_env)
-    assert r.returncode == 0, r.stderr
+    """Prepare the copy: requests, popularity, enforcer rule, MORGUE sites (then a Detox cycle)."""
     setup_django(o.db_url, server_env['DYNAMO_APP_SOCKET'])
     from django.db import connection
     from inventory import models as store
@@ -114,15 +111,17 @@ def main():
     socket_path = f'/tmp/bench-dynamo-{o.port}.sock'
     env = dict(os.environ, DYNAMO_DB_URL=o.db_url, DYNAMO_APP_SOCKET=socket_path, DYNAMO_SCHEDULE_DEALER='off',
                DYNAMO_SCHEDULE_DETOX='off', DYNAMO_SCHEDULE_TRACK_REQUESTS='off', DYNAMO_LOG_LEVEL='WARNING')
+    r = manage('migrate', '--skip-checks', env=env)
+    assert r.returncode == 0, r.stderr
     fresh = o.setup or not (WORK / 'dealer.json').exists()
     if fresh:
         setup(o, env)
     server = BenchServer(o.db_url, o.port, log_path='/tmp/bench-dealer-server.log',
                          env={k: env[k] for k in ('DYNAMO_SCHEDULE_DEALER', 'DYNAMO_SCHEDULE_DETOX',
                                                   'DYNAMO_SCHEDULE_TRACK_REQUESTS')})
-    print(f'server online after {server.start(timeout=900):.1f} s', flush=True)
     results = []
     try:
+        print(f'server online after {server.start(timeout=900):.1f} s', flush=True)
         if fresh:
             t0 = time.monotonic()
             r = manage('detox', '--policy', str(WORK / 'detox.txt'), '--test-run', '--now', '2025-01-01',

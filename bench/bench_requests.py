@@ -112,9 +112,9 @@ def main():
     }
     server = BenchServer(o.db_url, o.port, log_path='/tmp/bench-requests-server.log',
                          env={'DYNAMO_SCHEDULE_TRACK_REQUESTS': 'off'})
-    print(f'server online after {server.start():.1f} s; {len(ids)} requests stored', flush=True)
     results = {}
     try:
+        print(f'server online after {server.start():.1f} s; {len(ids)} requests stored', flush=True)
         for kind, params in kinds.items():
             get(f'{server.url}/data/request/pollcopy?' + urllib.parse.urlencode(params()))   # warm up
             times, rows = [], []

@@ -56,7 +56,8 @@ class Entry:
         return self.slot(now) + self.interval
 
     def describe(self):
-        return {'name': self.name, 'cycle': self.cycle, 'interval': self.interval, 'every': format_duration(self.interval),
+        return {'name': self.name, 'cycle': self.cycle, 'interval': self.interval,
+                'every': format_duration(self.interval),
                 'file': self.file, 'offset': self.offset, 'test': self.test, 'comment': self.comment,
                 'params': self.params, 'spec': self.spec, 'enabled': self.enabled, 'disabled': self.disabled}
 
@@ -107,7 +108,8 @@ def parse_entry(name, spec):
         key, sep, value = word.partition('=')
         if not sep:
             if values['file']:
-                raise ScheduleError(f'schedule entry {name}: two files ({values["file"]}, {word}); options are key=value')
+                raise ScheduleError(f'schedule entry {name}: two files ({values["file"]}, {word}); '
+                                    f'options are key=value')
             values['file'] = word
         elif key == 'cycle':
             values['cycle'] = value
@@ -151,6 +153,7 @@ def parse_schedule(specs):
 def beat_schedule(entries, tick):
     """Celery beat's schedule: one entry per enabled schedule entry, sent every min(interval,
     tick) seconds; the task runs the entry once per slot (later sends find the slot taken)."""
-    return {f'dynamo-schedule-{e.name}': {'task': 'schedule.run_entry', 'schedule': timedelta(seconds=min(e.interval, tick)),
-                                          'args': (e.name,), 'options': {'expires': max(1.0, min(e.interval, tick))}}
+    return {f'dynamo-schedule-{e.name}': {'task': 'schedule.run_entry',
+                                          'schedule': timedelta(seconds=min(e.interval, tick)), 'args': (e.name,),
+                                          'options': {'expires': max(1.0, min(e.interval, tick))}}
             for e in entries.values() if e.enabled}

@@ -8,17 +8,9 @@ from django.conf import settings
 from django.db import close_old_connections, connections
 
 from schedule import services
+from schedule.selectors import embedded_enabled as enabled
 
 log = logging.getLogger('dynamo.schedule')
-
-
-def enabled():
-    mode = settings.DYNAMO_SCHEDULE_EMBEDDED
-    if mode in ('yes', 'on', 'true', '1'):
-        return True
-    if mode in ('no', 'off', 'false', '0'):
-        return False
-    return not settings.CELERY_BROKER_URL
 
 
 def tick(by):

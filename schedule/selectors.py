@@ -39,9 +39,18 @@ def run_row(run):
     return row
 
 
+def embedded_enabled():
+    """Does runserver_dynamo run the schedule (DYNAMO_SCHEDULE_EMBEDDED: auto = when no broker)?"""
+    mode = settings.DYNAMO_SCHEDULE_EMBEDDED
+    if mode in ('yes', 'on', 'true', '1'):
+        return True
+    if mode in ('no', 'off', 'false', '0'):
+        return False
+    return not settings.CELERY_BROKER_URL
+
+
 def mode():
-    from schedule.embedded import enabled
-    return 'embedded' if enabled() else 'celery'
+    return 'embedded' if embedded_enabled() else 'celery'
 
 
 def overview(now=None):

@@ -17,7 +17,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from execution import authorization, builtins, selectors as execution_selectors
-from execution.models import FINAL_APP_STATES, Application, AppState
+from execution.models import Application
 from execution.services import applications
 from execution.topology import server_paths
 from schedule.models import OPEN_STATES, RunState, ScheduleRun
@@ -77,7 +77,8 @@ def run_settle(run):
         return run
     if run.application_id is None:
         if (timezone.now() - run.created).total_seconds() > UNSUBMITTED_GRACE:
-            run.state, run.message, run.finished = RunState.FAILED, 'never submitted (its scheduler stopped)', timezone.now()
+            run.state, run.message = RunState.FAILED, 'never submitted (its scheduler stopped)'
+            run.finished = timezone.now()
             run.save(update_fields=['state', 'message', 'finished'])
         return run
     app = Application.objects.filter(id=run.application_id).first()
@@ -141,8 +142,9 @@ def entry_tick(entry, *, by, now=None):
     if ScheduleRun.objects.filter(cycle=entry.cycle, state__in=OPEN_STATES).exists():
         return None           # the previous run goes on: this slot waits for it (or is lost)
     if entry.cycle not in builtins.REGISTRY:
+        known = ', '.join(sorted(builtins.REGISTRY))
         return _record_failure(entry, slot, by=by, manual=False,
-                               message=f'no built-in cycle {entry.cycle!r} (known: {", ".join(sorted(builtins.REGISTRY))})')
+                               message=f'no built-in cycle {entry.cycle!r} (known: {known})')
     primary = primary_server()
     if primary is None:
         return None           # tried again at the next tick of the slot

@@ -70,7 +70,8 @@ OPEN_STATUSES = (RequestStatus.NEW, RequestStatus.ACTIVATED)
 
 class ActionStatus(models.TextChoices):
     NEW = 'new'                # wanted at the site, not carried out yet
-    QUEUED = 'queued'          # copy: the replica and its transfers exist; deletion: ownership removed, deletion records made
+    QUEUED = 'queued'          # copy: the replica and its transfers exist;
+    #                            deletion: the ownership removed, the deletion records made
     COMPLETED = 'completed'    # copy: the replica is complete; deletion: the replica is gone
     FAILED = 'failed'
     CANCELLED = 'cancelled'

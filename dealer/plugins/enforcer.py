@@ -34,7 +34,7 @@ class EnforcerPlugin(Plugin):
             try:
                 self.rules.append((name, [re.compile(fnmatch.translate(p)) for p in rule['datasets']],
                                    [re.compile(fnmatch.translate(p)) for p in rule['sites']],
-                                   int(rule.get('num_copies', 1)), rule.get('group')))
+                                   int(rule.get('num_copies', 1)), rule.get('group'), ', '.join(rule['sites'])))
             except (KeyError, TypeError) as exc:
                 raise ValueError(f'rule {name}: needs datasets, sites and num_copies ({exc})') from None
 
@@ -42,7 +42,7 @@ class EnforcerPlugin(Plugin):
         inventory = view.inventory
         proposals = []
         names = sorted(inventory.datasets)
-        for rule, dataset_patterns, site_patterns, num_copies, group in self.rules:
+        for rule, dataset_patterns, site_patterns, num_copies, group, where in self.rules:
             sites = [name for name in sorted(inventory.sites) if any(p.match(name) for p in site_patterns)]
             site_set = set(sites)
             owner = group or view.policy.group
@@ -65,7 +65,7 @@ class EnforcerPlugin(Plugin):
                 if missing <= 0:
                     continue
                 free = tuple(s for s in sites if s not in holding)
-                why = f'rule {rule}: {len(holding)} of {num_copies} copies at {", ".join(p.pattern for p in site_patterns)}'
+                why = f'rule {rule}: {len(holding)} of {num_copies} copies at {where}'
                 for site in sorted(other_owner)[:missing]:
                     proposals.append(Proposal(name, sites=(site,), group=owner, reason=why + ' (owner change)'))
                 for _ in range(missing - min(missing, len(other_owner))):

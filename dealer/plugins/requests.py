@@ -24,7 +24,8 @@ class RequestsPlugin(Plugin):
     def __init__(self, config=None, requests=None):
         super().__init__(config)
         try:
-            self.max_size = size_setting(self.config['max_size'], 'requests', 'max_size') if 'max_size' in self.config else None
+            self.max_size = (size_setting(self.config['max_size'], 'requests', 'max_size')
+                             if 'max_size' in self.config else None)
         except PolicyError as exc:
             raise ValueError(str(exc)) from None
         fraction = self.config.get('block_request_max')
@@ -56,7 +57,8 @@ class RequestsPlugin(Plugin):
             size = 0
             for item in items:
                 dataset = inventory.datasets[item.dataset]
-                size += view.dataset_size(dataset) if item.block is None else inventory.find_block(dataset, item.block).size
+                size += (view.dataset_size(dataset) if item.block is None
+                         else inventory.find_block(dataset, item.block).size)
             if size > self.max_size:
                 return f'too large: {size} bytes, over the maximum of {self.max_size}'
         return ''

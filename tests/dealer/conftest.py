@@ -1,10 +1,5 @@
 """A crafted inventory for the Dealer and request tests (in RAM, or through the write path into
-the test database), policies, and a directory the confined cycles (DYNAMO_APP_USER) can read."""
-import json
-import os
-import shutil
-import tempfile
-
+the test database), and the minimal policy."""
 import pytest
 
 from inventory.objects import Block, BlockReplica, Dataset, DatasetReplica, Group, Inventory, Site, SitePartition
@@ -71,20 +66,3 @@ def crafted():
         build(inv, **kw)
         return inv
     return make
-
-
-@pytest.fixture
-def readable_dir():
-    """A directory DYNAMO_APP_USER can read (pytest's tmp_path is private to root)."""
-    path = tempfile.mkdtemp(prefix='dealer-test-')
-    os.chmod(path, 0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
-def write(directory, name, content):
-    path = os.path.join(directory, name)
-    with open(path, 'w') as f:
-        f.write(content if isinstance(content, str) else json.dumps(content))
-    os.chmod(path, 0o644)
-    return path

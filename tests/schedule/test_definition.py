@@ -3,7 +3,8 @@ from datetime import timedelta
 
 import pytest
 
-from schedule.definition import DEFAULTS, ScheduleError, beat_schedule, collect, parse_duration, parse_entry, parse_schedule
+from schedule.definition import (DEFAULTS, ScheduleError, beat_schedule, collect, parse_duration, parse_entry,
+                                 parse_schedule)
 
 
 def test_the_default_schedule_names_dealer_detox_and_request_tracking():
