@@ -5,11 +5,14 @@
 Class attributes declare what the dispatcher enforces before `run` is called:
 `must_authenticate` (a known caller), `require_roles` (any of these (role, target) pairs, a target of
 None meaning any target) and `write_enabled` (the inventory's update/delete calls are applied as one
-change set through the write path).
+change set through the write path); and what the API description says of the module (OpenAPI,
+the browsable API): `parameters` (Param), `request_body` and `response` (JSON schemas of the POST
+body and of the answer's `data`), `methods`.
 """
 import json
 import os
 import re
+from dataclasses import dataclass
 
 from django.template.loader import render_to_string
 
@@ -109,6 +112,36 @@ def _expand(value):
 User = Caller
 
 
+@dataclass(frozen=True)
+class Param:
+    """A query (or form) parameter a module reads, as the API description shows it. `type` is a
+    JSON schema type (string, integer, number, boolean) or `pattern` (shell wildcards, several
+    comma-separated or repeated), `yesno` (y/n, yes/no, true/false, 1/0) or `time` (UNIX seconds)."""
+    name: str
+    type: str = 'string'
+    required: bool = False
+    description: str = ''
+    example: object = None
+    enum: tuple = ()
+    default: object = None
+
+    def schema(self):
+        if self.type == 'pattern':
+            schema = {'type': 'string', 'description': 'shell wildcards (* ? [..]); several comma-separated '
+                                                        'or repeated'}
+        elif self.type == 'yesno':
+            schema = {'type': 'string', 'enum': ['y', 'n', 'yes', 'no', 'true', 'false', '1', '0']}
+        elif self.type == 'time':
+            schema = {'type': 'integer', 'minimum': 0, 'description': 'UNIX time (seconds)'}
+        else:
+            schema = {'type': self.type}
+        if self.enum:
+            schema['enum'] = list(self.enum)
+        if self.default is not None:
+            schema['default'] = self.default
+        return schema
+
+
 class WebModule:
     must_authenticate = False
     require_roles = ()          # any of these (role, target) pairs
@@ -116,6 +149,19 @@ class WebModule:
     changes_state = False       # other side effects (e.g. submitting an application): POST + JSON only
     cacheable = False           # the answer depends only on the parameters and the image version
     content_type = 'application/json'
+    # the API description (webmodules/openapi.py); None: not declared
+    parameters = None           # (Param, ...): the query and form parameters it reads; () for none
+    request_body = None         # JSON schema of the JSON body of a POST (writes, submissions)
+    response = None             # JSON schema of the answer's `data`
+    methods = None              # ('GET',), ('POST',) or ('GET', 'POST'); None: see http_methods()
+
+    @classmethod
+    def http_methods(cls):
+        """The methods it answers: POST (with a JSON body) when it changes anything, else GET,
+        unless it declares `methods` (e.g. a read that also takes a form post of long lists)."""
+        if cls.write_enabled or cls.changes_state:
+            return ('POST',)
+        return tuple(cls.methods) if cls.methods else ('GET',)
 
     def __init__(self, config):
         self.config = config
@@ -128,7 +174,9 @@ class WebModule:
 
 
 class HTMLMixin:
-    """Wraps a page body in the site's header, navigation and footer (Django templates)."""
+    """Wraps a page body in the site's layout (webmodules/page.html: header, navigation, footer, the
+    shared stylesheet webmodules/dynamo.css and script webmodules/dynamo.js). `nav_label` names
+    a module's index page in the navigation (default: its title)."""
     content_type = 'text/html'
     title = 'Dynamo'
     template = None              # template of the body; or return a body string from render_body()
@@ -154,7 +202,8 @@ class HTMLMixin:
             body = render_to_string(self.template, context)
         return render_to_string('webmodules/page.html', {
             'title': self.title, 'body': body or '', 'scripts': self.scripts,
-            'stylesheets': self.stylesheets, 'caller': caller, **context})
+            'stylesheets': self.stylesheets, 'caller': caller,
+            'request_path': getattr(self, 'request_path', ''), **context})
 
 
 def yesno(request, name, default=None):

@@ -28,6 +28,7 @@ class ModuleInfo:
     path: str
     web: dict = field(default_factory=dict)
     data: dict = field(default_factory=dict)
+    doc: str = ''
 
 
 @dataclass
@@ -132,6 +133,7 @@ def _load(name, location, search):
 
 
 def _exports(info, module):
+    info.doc = module.__doc__ or ''
     for attr, table in (('export_web', info.web), ('export_data', info.data)):
         exports = getattr(module, attr, {}) or {}
         if not isinstance(exports, dict):

@@ -17,6 +17,8 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent
 from django.http import Http404, HttpResponse, UnreadablePostError
 from django.template.loader import render_to_string
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from rest_framework.exceptions import APIException
 from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
@@ -28,7 +30,7 @@ from execution import writepath
 from execution.metrics import METRICS
 from execution.runtime import RUNTIME
 from inventory.errors import ObjectError, ServiceError
-from webmodules import identity
+from webmodules import identity, openapi
 from webmodules.base import (AuthenticationRequired, AuthorizationError, Busy, HTMLMixin, InvalidRequest,
                              MethodNotAllowed, NotFound, PayloadTooLarge, TryAgain, WebError)
 from webmodules.registry import get_registry
@@ -211,6 +213,7 @@ def run_module(request, mode, module, name):
         raise TryAgain('the inventory is loading; try again shortly')
     params = request_params(request)
     instance = cls(get_registry().config)
+    instance.request_path = request.path    # the page layout marks where the caller is
     spooled = None
     try:
         if hasattr(instance, 'load_document') and request.method == 'POST':
@@ -332,15 +335,52 @@ class _EnvelopeErrors:
         return _envelope_errors
 
 
+class DataBrowsableAPIRenderer(BrowsableAPIRenderer):
+    """The browsable API with breadcrumbs that lead somewhere: the index of /data, the module's
+    index, the endpoint."""
+
+    def get_breadcrumbs(self, request):
+        parts = [p for p in request.path.split('/') if p][1:]
+        crumbs = [('Data API', '/data/')]
+        if parts:
+            crumbs.append((parts[0], f'/data/{parts[0]}/'))
+        if len(parts) > 1:
+            crumbs.append(('/'.join(parts[1:]), request.path))
+        return crumbs
+
+
+def endpoint_index(module=None):
+    """[{path, summary, methods, needs}] of the /data endpoints (of one module)."""
+    rows = []
+    for mode, name, endpoint, cls in get_registry().endpoints():
+        if mode != 'data' or (module is not None and name != module):
+            continue
+        path = f'/data/{name}/{endpoint}' if endpoint else f'/data/{name}'
+        rows.append({'path': path, 'summary': openapi.summary(cls.__doc__, path), 'methods': list(cls.http_methods()),
+                     'needs': openapi.roles_text(cls)})
+    return rows
+
+
+def _description_html(cls, path):
+    return render_to_string('webmodules/api_description.html', {
+        'paragraphs': openapi.paragraphs(cls.__doc__), 'parameters': cls.parameters or (),
+        'methods': cls.http_methods(), 'needs': openapi.roles_text(cls), 'path': path,
+        'body': cls.request_body is not None, 'changes': cls.write_enabled or cls.changes_state})
+
+
 class DataView(_EnvelopeErrors, APIView):
     """/data/<module>/<name>: the module's value in {"result", "message", "data"}."""
-    renderer_classes = [JSONRenderer, BrowsableAPIRenderer]
+    renderer_classes = [JSONRenderer, DataBrowsableAPIRenderer]
     authentication_classes = []
     permission_classes = []
 
     def get(self, request, module, name):
         raw = request._request
         cls = get_registry().find('data', module, name)
+        if cls is None and not name and module in get_registry().modules:
+            # /data/<module>/ of a module without a '' endpoint: its index
+            rows = endpoint_index(module)
+            return envelope(rows, message=f'{len(rows)} endpoints of {module}')
         inventory = RUNTIME.inventory
         cache_key = None
         if (cls is not None and cls.cacheable and raw.method == 'GET' and inventory is not None
@@ -373,18 +413,48 @@ class DataView(_EnvelopeErrors, APIView):
 
     post = get
 
-    def get_view_name(self):
+    def _path(self):
         kwargs = getattr(self, 'kwargs', {}) or {}
-        return f'/data/{kwargs.get("module", "")}/{kwargs.get("name", "")}'
+        module, name = kwargs.get('module', ''), kwargs.get('name', '')
+        return module, name, f'/data/{module}/{name}' if name else f'/data/{module}'
+
+    def get_view_name(self):
+        return self._path()[2]
 
     def get_view_description(self, html=False):
-        kwargs = getattr(self, 'kwargs', {}) or {}
-        cls = get_registry().find('data', kwargs.get('module'), kwargs.get('name'))
-        doc = (cls.__doc__ or '').strip() if cls else ''
+        module, name, path = self._path()
+        cls = get_registry().find('data', module, name)
+        if cls is None:
+            text = f'The endpoints of the module {module}.' if module in get_registry().modules else ''
+            return mark_safe(f'<p>{escape(text)}</p>') if html else text
         if html:
-            from django.utils.html import escape
-            return f'<pre>{escape(doc)}</pre>'
-        return doc
+            return mark_safe(_description_html(cls, path))
+        return '\n\n'.join(openapi.paragraphs(cls.__doc__))
+
+
+class DataIndexView(_EnvelopeErrors, APIView):
+    """/data/: every /data endpoint of the loaded modules, with its summary and methods."""
+    renderer_classes = [JSONRenderer, DataBrowsableAPIRenderer]
+    authentication_classes = []
+    permission_classes = []
+
+    def get(self, request):
+        rows = endpoint_index()
+        return envelope(rows, message=f'{len(rows)} endpoints; their description: /data/openapi.json, /api/')
+
+    def get_view_name(self):
+        return 'Data API'
+
+    def get_view_description(self, html=False):
+        text = ('Every /data endpoint of the loaded web modules. The OpenAPI document is /data/openapi.json; '
+                'the interactive page /api/.')
+        return mark_safe(f'<p>{escape(text)} <a href="/api/">Open the API page</a>.</p>') if html else text
+
+
+def error_page(request, status, result, message):
+    """The HTML error page (in the site's layout) of a status."""
+    return render_to_string('webmodules/error.html', {'status': status, 'result': result, 'message': message,
+                                                      'title': f'{status} {result}', 'request_path': request.path})
 
 
 def web_view(request, module, name):
@@ -393,8 +463,7 @@ def web_view(request, module, name):
             content, instance = run_module(request, 'web', module, name)
     except Exception as exc:
         status, result, message, retry_after = _error(exc)
-        response = HttpResponse(render_to_string('webmodules/error.html', {'status': status, 'result': result,
-                                                                           'message': message}), status=status)
+        response = HttpResponse(error_page(request, status, result, message), status=status)
         if retry_after:
             response['Retry-After'] = str(int(retry_after))
         return response
@@ -417,25 +486,13 @@ def data_not_found(request, rest=''):
 
 
 class OpenAPIView(_EnvelopeErrors, APIView):
-    """OpenAPI 3 description of every /data endpoint of the loaded modules."""
+    """OpenAPI 3.1 description of every /data endpoint of the loaded modules (webmodules/openapi.py)."""
+    renderer_classes = [JSONRenderer]
     authentication_classes = []
     permission_classes = []
 
     def get(self, request):
-        paths = {}
-        for mode, module, name, cls in get_registry().endpoints():
-            if mode != 'data':
-                continue
-            doc = (cls.__doc__ or '').strip()
-            op = {'summary': doc.splitlines()[0] if doc else f'{module}/{name}', 'description': doc,
-                  'tags': [module], 'responses': {'200': {'description': 'envelope {"result", "message", "data"}'}}}
-            if cls.require_roles or cls.must_authenticate or cls.write_enabled:
-                op['responses']['401'] = {'description': 'no client certificate'}
-                op['responses']['403'] = {'description': 'missing role: ' + ', '.join(
-                    f'{r} on {t or "*"}' for r, t in cls.require_roles)}
-            paths[f'/data/{module}/{name}'] = {'get': dict(op, operationId=f'{module}_{name}_get'.replace('/', '_')),
-                                               'post': dict(op, operationId=f'{module}_{name}_post'.replace('/', '_'))}
-        return Response({'openapi': '3.0.3', 'info': {'title': 'Dynamo data API', 'version': '1'}, 'paths': paths})
+        return Response(openapi.document(get_registry()))
 
 
 def metrics_view(request):

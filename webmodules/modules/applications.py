@@ -9,7 +9,18 @@ from execution.runtime import RUNTIME
 from execution.services import applications
 from execution.topology import TOPOLOGY, server_paths
 from webmodules.base import (AuthorizationError, HTMLMixin, IllFormedRequest, InvalidRequest,
-                             MissingParameter, WebModule, yesno)
+                             MissingParameter, Param, WebModule, yesno)
+from webmodules.schemas import ANY, BOOLEAN, described, INTEGER, ISO_TIME, NUMBER, STRING, array, nullable, obj
+
+ID = Param('id', 'integer', required=True, description='the application id')
+STATES = ('new', 'assigned', 'run', 'done', 'failed', 'killed', 'notfound', 'authfailed')
+# everyone sees the first fields; its owner and operators/admins of target application the others
+RECORD = obj({'id': INTEGER, 'title': STRING, 'state': STRING, 'created': nullable(ISO_TIME),
+              'started': nullable(ISO_TIME), 'finished': nullable(ISO_TIME), 'user': STRING, 'args': STRING,
+              'script': STRING, 'write_request': BOOLEAN, 'exit_code': nullable(INTEGER), 'message': STRING,
+              'server': STRING, 'seq': nullable(INTEGER), 'num_changes': nullable(INTEGER),
+              'builtin': nullable(STRING), 'result': ANY},
+             required=['id', 'title', 'state', 'created', 'started', 'finished'])
 
 
 def _app(request, name='id'):
@@ -33,6 +44,11 @@ def _number(request, name, default):
 class ListApps(WebModule):
     """Application records, newest first. Filters: `id` (that application only), `state`, `user`,
     `title`; `limit` (default 100)."""
+    parameters = (Param('id', 'integer', description='that application only'),
+                  Param('state', 'string', enum=STATES), Param('user', 'string', description='its submitter'),
+                  Param('title', 'string'),
+                  Param('limit', 'integer', default=100, description='the newest this many (1 to 10000)'))
+    response = array(RECORD)
 
     def run(self, caller, request, inventory):
         if request.get('id') is not None:
@@ -47,6 +63,8 @@ class ListApps(WebModule):
 
 class Poll(WebModule):
     """The record of application `id` (state, exit code, timestamps, ...)."""
+    parameters = (ID,)
+    response = RECORD
 
     def run(self, caller, request, inventory):
         app = _app(request)
@@ -58,6 +76,9 @@ class Output(WebModule):
     """Output (stdout and stderr) of application `id`, live while it runs: for its owner and for
     operators and admins of target application. A window of at most 4 MiB: by default the last
     MiB; `offset` and `length` (bytes) choose another; `total` is the size of the whole."""
+    parameters = (ID, Param('offset', 'integer', description='first byte of the window (default: the last MiB)'),
+                  Param('length', 'integer', description='bytes of the window (at most 4 MiB)'))
+    response = obj({'id': INTEGER, 'state': STRING, 'output': STRING, 'offset': INTEGER, 'total': INTEGER})
 
     def run(self, caller, request, inventory):
         app = _app(request)
@@ -78,6 +99,9 @@ class Kill(WebModule):
     application)."""
     must_authenticate = True
     changes_state = True
+    parameters = (Param('id', 'integer', description='the application id (or in the body)'),)
+    request_body = obj({'id': INTEGER})
+    response = obj({'id': INTEGER, 'result': {'type': 'string', 'enum': ['killed', 'noaction']}})
 
     def run(self, caller, request, inventory):
         if isinstance(self.input_data, dict) and 'id' in self.input_data:
@@ -100,6 +124,12 @@ class Submit(WebModule):
     operator or admin on target application."""
     require_roles = (('operator', 'application'), ('admin', 'application'))
     changes_state = True
+    parameters = ()
+    request_body = obj({'script': described(STRING, 'the Python script'),
+                        'args': described(STRING, 'its arguments (shell words)'),
+                        'title': STRING, 'write': described(BOOLEAN, 'a write request (authorized with exec_auth)'),
+                        'timeout': described(NUMBER, 'hours')}, required=['script'])
+    response = obj({'id': INTEGER})
 
     def run(self, caller, request, inventory):
         params = dict(request)

@@ -12,9 +12,22 @@ from execution.runtime import RUNTIME
 from execution.services.servers import server_is_dead
 from execution.topology import TOPOLOGY
 from webmodules.base import WebModule
+from webmodules.schemas import BOOLEAN, INTEGER, NUMBER, STRING, array, nullable, obj
+
+_PEER = obj({'id': INTEGER, 'hostname': STRING, 'bind': STRING, 'role': STRING, 'state': STRING,
+             'seq': nullable(INTEGER), 'digest': nullable(STRING), 'detail': nullable(STRING),
+             'heartbeat_age': NUMBER, 'alive': BOOLEAN})
 
 
 class Status(WebModule):
+    """This server's role and state, the last change set of its image and its digest, the lag
+    behind the primary (on secondaries) and every server of the cluster."""
+    parameters = ()
+    response = obj({'server_id': nullable(INTEGER), 'role': nullable(STRING), 'state': STRING,
+                    'cluster_reachable': BOOLEAN, 'error': STRING, 'seq': INTEGER, 'digest': nullable(STRING),
+                    'lag': obj({'changesets': nullable(INTEGER), 'seconds': nullable(NUMBER)}),
+                    'primary_seq': nullable(INTEGER), 'peers': array(_PEER)})
+
     def run(self, caller, request, inventory):
         me = None
         peers = []

@@ -7,10 +7,13 @@ and a query may use DYNAMO_WEB_QUERY_SECONDS of CPU time (docs/web.md, "Limits")
 from django.conf import settings
 
 from inventory import injection, selectors
-from webmodules.base import IllFormedRequest, InvalidRequest, MissingParameter, WebModule, yesno
+from webmodules.base import IllFormedRequest, InvalidRequest, MissingParameter, Param, WebModule, yesno
+from webmodules.schemas import (BOOLEAN, BYTES, INTEGER, NUMBER, STRING, UNIX_TIME, array, mapping, nullable,
+                                obj)
 
-from .pages import SiteUsagePage, DatasetSearchPage, ReplicaTablePage
+from .pages import (DatasetPage, DatasetSearchPage, HistoryPage, ReplicaTablePage, SitePage, SiteUsagePage)
 from .quotas import Quotas, SetQuota
+from .tables import Files, History
 
 
 # rows one answer may hold; more are asked for page by page (limit, offset)
@@ -57,11 +60,21 @@ def _paged(module, request, kind, query):
     return list(rows)
 
 
+LIMIT = Param('limit', 'integer', description='rows of this page (at most the rows one answer holds)')
+OFFSET = Param('offset', 'integer', description='rows skipped before this page', default=0)
+
+
 class Datasets(WebModule):
     """Datasets matching `dataset` (shell wildcards, comma-separated): name, size, number of
     files and blocks, status, type, open flag, last update and the sites holding a replica.
     Paged with `limit` and `offset` (by name)."""
     cacheable = True
+    methods = ('GET', 'POST')
+    parameters = (Param('dataset', 'pattern', description='dataset names; all datasets without it',
+                        example='/SingleMuon/*'), LIMIT, OFFSET)
+    response = array(obj({'name': STRING, 'size': BYTES, 'num_files': INTEGER, 'num_blocks': INTEGER,
+                          'status': STRING, 'type': STRING, 'is_open': BOOLEAN, 'last_update': UNIX_TIME,
+                          'sites': array(STRING)}))
 
     def run(self, caller, request, inventory):
         pattern, budget = _one(request, 'dataset'), _budget()
@@ -73,6 +86,15 @@ class Sites(WebModule):
     """Sites matching `site` (and partitions matching `partition`): quota, usage (bytes present)
     and projected usage (bytes once every transfer completes) per partition, and totals."""
     cacheable = True
+    parameters = (Param('site', 'pattern', description='site names', example='T2_*'),
+                  Param('partition', 'pattern', description='partition names', example='Default'))
+    response = array(obj({
+        'name': STRING, 'host': STRING, 'storage_type': STRING, 'backend': STRING, 'status': STRING,
+        'num_dataset_replicas': INTEGER,
+        'partitions': array(obj({'name': STRING, 'type': {'type': 'string', 'enum': ['basic', 'composite']},
+                                 'quota': {'type': 'integer', 'description': 'bytes; 0 none, negative unlimited'},
+                                 'usage': BYTES, 'projected_usage': BYTES})),
+        'total_quota': BYTES, 'total_usage': BYTES, 'total_projected_usage': BYTES}))
 
     def run(self, caller, request, inventory):
         data = selectors.sites(inventory, _one(request, 'site'), _one(request, 'partition'))
@@ -83,6 +105,8 @@ class Sites(WebModule):
 class Groups(WebModule):
     """Groups matching `group`, with their ownership level."""
     cacheable = True
+    parameters = (Param('group', 'pattern', description='group names', example='*Ops'),)
+    response = array(obj({'name': STRING, 'olevel': {'type': 'string', 'enum': ['dataset', 'block']}}))
 
     def run(self, caller, request, inventory):
         return selectors.groups(inventory, _one(request, 'group'))
@@ -128,6 +152,13 @@ class Stats(WebModule):
     datasets and their size, replicas, replica bytes (physical and projected) and replication
     factor. Optional `dataset` and `site` patterns restrict what is counted."""
     cacheable = True
+    parameters = (Param('list_by', 'string', enum=selectors.STATS_KEYS, default='site',
+                        description='what the rows are'),
+                  Param('dataset', 'pattern', description='count only these datasets'),
+                  Param('site', 'pattern', description='count only replicas at these sites'))
+    response = array(obj({'key': STRING, 'num_datasets': INTEGER, 'dataset_size': BYTES, 'num_replicas': INTEGER,
+                          'num_block_replicas': INTEGER, 'replica_size': BYTES, 'projected_replica_size': BYTES,
+                          'replication_factor': NUMBER}))
 
     def run(self, caller, request, inventory):
         list_by = _one(request, 'list_by') or 'site'
@@ -151,6 +182,26 @@ def _with_warnings(message, counter):
     return message
 
 
+_NAMED = obj({'name': STRING}, extra=True)
+_DOCUMENT = obj({
+    'site': array(obj({'name': STRING, 'host': STRING, 'storage_type': STRING, 'backend': STRING, 'status': STRING},
+                      optional=('host', 'storage_type', 'backend', 'status'))),
+    'group': array(obj({'name': STRING, 'olevel': STRING}, optional=('olevel',))),
+    'dataset': array(obj({'name': STRING, 'status': STRING, 'data_type': STRING, 'software_version': STRING,
+                          'blocks': array(obj({'name': STRING, 'size': BYTES, 'num_files': INTEGER,
+                                               'files': array(obj({'name': STRING, 'size': BYTES, 'site': STRING},
+                                                                  required=['name'], extra=True))},
+                                              required=['name']))}, required=['name'])),
+    'datasetreplica': array(obj({'dataset': STRING, 'site': STRING, 'group': STRING, 'growing': BOOLEAN,
+                                 'blockreplicas': array(obj({'block': STRING, 'group': STRING,
+                                                             'files': array(STRING)}, required=['block']))},
+                                required=['dataset', 'site'])),
+}, required=[], description='the injection document (docs/injection.md); files also take checksums '
+                            '(adler32, crc32, md5, sha1, sha256, sha512)')
+_COUNTS = obj({kind: INTEGER for kind in ('datasets', 'blocks', 'files', 'sites', 'groups', 'datasetreplicas',
+                                          'blockreplicas')})
+
+
 class Inject(WebModule):
     """Inject an injection document (JSON body: `dataset`, `site`, `group`, `datasetreplica`
     lists, as `dynamo_inject` and the original dynamo-inject send it). Needs role admin on
@@ -158,6 +209,9 @@ class Inject(WebModule):
     the message carries warnings (the original client's "gruop", read as "group")."""
     require_roles = (('admin', 'inventory'),)
     write_enabled = True
+    parameters = ()
+    request_body = _DOCUMENT
+    response = _COUNTS
 
     def load_document(self, path):
         """The JSON body, which the dispatcher wrote to the file `path`: checked as it is read,
@@ -190,6 +244,8 @@ export_data = {
     # names the original client used for the synchronous variants
     'injectsync': Inject, 'deletesync': Delete,
 }
+export_data.update({'files': Files, 'history': History})
 export_web = {
-    '': SiteUsagePage, 'sites': SiteUsagePage, 'datasets': DatasetSearchPage, 'replicas': ReplicaTablePage,
+    '': SiteUsagePage, 'sites': SiteUsagePage, 'site': SitePage, 'datasets': DatasetSearchPage,
+    'dataset': DatasetPage, 'replicas': ReplicaTablePage, 'history': HistoryPage,
 }

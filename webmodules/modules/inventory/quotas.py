@@ -5,7 +5,8 @@ import fnmatch
 
 from detox import partitions
 from policy import parse_size
-from webmodules.base import IllFormedRequest, InvalidRequest, MissingParameter, WebModule
+from webmodules.base import IllFormedRequest, InvalidRequest, MissingParameter, Param, WebModule
+from webmodules.schemas import BYTES, NUMBER, STRING, array, nullable, obj
 
 
 def _patterns(value):
@@ -26,6 +27,12 @@ class Quotas(WebModule):
     subpartitions'), the usage (bytes present), the projected usage and the occupancy (usage /
     quota; null without a quota, 0 when unlimited)."""
     cacheable = True
+    parameters = (Param('site', 'pattern', description='site names', example='T2_*'),
+                  Param('partition', 'pattern', description='partition names', example='Default'))
+    response = array(obj({'site': STRING, 'partition': STRING,
+                          'quota': {'type': 'integer', 'description': 'bytes; 0 nothing allowed, negative unlimited'},
+                          'usage': BYTES, 'projected_usage': BYTES, 'occupancy': nullable(NUMBER),
+                          'subpartitions': nullable(array(STRING))}))
 
     def run(self, caller, request, inventory):
         sites, parts = _patterns(request.get('site')), _patterns(request.get('partition'))
@@ -54,6 +61,14 @@ class SetQuota(WebModule):
     the quotas changed."""
     require_roles = (('admin', 'inventory'),)
     write_enabled = True
+    parameters = ()
+    request_body = obj({'site': STRING, 'partition': STRING,
+                        'volume': {'type': ['number', 'string'],
+                                   'description': 'bytes, or text with a unit ("120TB"); 0 allows nothing, '
+                                                  'negative is unlimited'},
+                        'scale': {'type': 'number', 'description': 'a factor applied to the present quota'}},
+                       required=['site', 'partition'], description='give `volume` or `scale`')
+    response = array(obj({'site': STRING, 'partition': STRING, 'old': NUMBER, 'new': NUMBER}))
 
     def run(self, caller, request, inventory):
         body = self.input_data if isinstance(self.input_data, dict) else {}

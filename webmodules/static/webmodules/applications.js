@@ -20,7 +20,10 @@
   async function load() {
     try {
       const apps = await Dynamo.data('applications/list', { limit: 200 });
-      Dynamo.table('apps-table', columns, apps, { onSelect: app => { selected = app.id; clearTimeout(timer); follow(); } });
+      Dynamo.table('apps-table', columns, apps, {
+        onSelect: app => { selected = app.id; clearTimeout(timer); follow(); },
+        empty: 'No application has been submitted yet. Run one with "manage.py dynamo SCRIPT", or POST it to /data/applications/submit; scheduled cycles (Detox, Dealer, usage) appear here too.' });
+      if (!apps.length) output.textContent = 'No output: there is no application.';
     } catch (e) { document.getElementById('apps-table').replaceChildren(Dynamo.el('p', { class: 'error' }, e.message)); }
   }
   load();

@@ -1,4 +1,5 @@
-/* Shared helpers of the Dynamo pages: /data access, sortable paged tables, bar charts (SVG). */
+/* Shared helpers of the Dynamo pages: /data access, sortable paged tables (of rows the page has),
+   bar charts and line charts (SVG). */
 'use strict';
 const Dynamo = (() => {
   async function data(path, params) {
@@ -26,9 +27,10 @@ const Dynamo = (() => {
     return (i ? v.toFixed(2) : v) + ' ' + units[i];
   }
 
-  /* columns: [{key, label, num, format}] ; rows: objects. Sorting by header click, paging. */
+  /* columns: [{key, label, num, format}] ; rows: objects. Sorting by header click, paging; options:
+     pageSize, onSelect(row), empty (the text shown instead of a table without rows). */
   function table(container, columns, rows, options) {
-    const opts = Object.assign({ pageSize: 25, onSelect: null }, options || {});
+    const opts = Object.assign({ pageSize: 25, onSelect: null, empty: null }, options || {});
     let sortKey = null; let sortDir = 1; let page = 0;
     const root = typeof container === 'string' ? document.getElementById(container) : container;
     function render() {
@@ -53,11 +55,16 @@ const Dynamo = (() => {
         if (opts.onSelect) tr.addEventListener('click', () => { root.querySelectorAll('tr.selected').forEach(x => x.classList.remove('selected')); tr.classList.add('selected'); opts.onSelect(r); });
         return tr;
       });
-      const pager = el('div', { class: 'pager' },
-        el('button', { type: 'button', class: 'prev', onclick: () => { if (page > 0) { page--; render(); } } }, '‹ Previous'),
-        el('span', { class: 'page-info' }, `page ${page + 1} of ${pages} · ${sorted.length} rows`),
-        el('button', { type: 'button', class: 'next', onclick: () => { if (page < pages - 1) { page++; render(); } } }, 'Next ›'));
-      root.replaceChildren(el('table', { class: 'data' }, el('thead', {}, head), el('tbody', {}, ...body)), pager);
+      if (!sorted.length && opts.empty) {
+        root.replaceChildren(el('p', { class: 'empty' }, opts.empty));
+        return;
+      }
+      const prev = el('button', { type: 'button', class: 'secondary prev', onclick: () => { if (page > 0) { page--; render(); } } }, '‹ Previous');
+      const next = el('button', { type: 'button', class: 'secondary next', onclick: () => { if (page < pages - 1) { page++; render(); } } }, 'Next ›');
+      prev.disabled = page === 0; next.disabled = page >= pages - 1;
+      const pager = el('div', { class: 'pager' }, prev,
+        el('span', { class: 'page-info' }, `page ${page + 1} of ${pages} · ${sorted.length} rows`), next);
+      root.replaceChildren(el('div', { class: 'table-wrap' }, el('table', { class: 'data' }, el('thead', {}, head), el('tbody', {}, ...body))), pager);
     }
     render();
     return { update(newRows) { rows = newRows; render(); } };
@@ -88,5 +95,74 @@ const Dynamo = (() => {
     container.append(box);
   }
 
-  return { data, el, bytes, table, barChart };
+  /* Ticks of a scale: steps of 1, 2, 2.5 or 5 times a power of ten. */
+  function niceTicks(max, count) {
+    if (!(max > 0)) return { top: 1, ticks: [0, 1] };
+    const raw = max / (count || 4); const power = Math.pow(10, Math.floor(Math.log10(raw)));
+    const step = [1, 2, 2.5, 5, 10].map(m => m * power).find(s => s >= raw);
+    const top = step * Math.ceil(max / step); const ticks = [];
+    for (let v = 0; v <= top + step / 2; v += step) ticks.push(v);
+    return { top, ticks };
+  }
+
+  const PALETTE = ['#1f6feb', '#d1242f', '#1a7f37', '#8250df', '#bf8700', '#0a7ea4', '#cf222e', '#6e7781',
+                   '#e16f24', '#116329', '#a475f9', '#953800'];
+
+  /* A line chart of series [{label, cls, color, dashed, points: [[unix time, value], ...]}] drawn
+     into `container` at its width (again when the window is resized); values are bytes. */
+  function lineChart(container, series, options) {
+    const opts = Object.assign({ height: 300, yFormat: bytes }, options || {});
+    const ns = 'http://www.w3.org/2000/svg';
+    const legend = el('div', { class: 'legend' });
+    const box = el('div', { class: 'chart-box' });
+    container.replaceChildren(box, legend);
+    series.forEach((s, i) => {
+      s.color = s.color || PALETTE[i % PALETTE.length];
+      const swatch = el('i', { class: 'swatch ' + (s.cls || '') });
+      if (!s.cls) swatch.style.background = s.color;
+      legend.append(el('span', { class: 'series-label', 'data-series': s.label }, swatch, s.label));
+    });
+    function draw() {
+      const width = Math.max(280, box.clientWidth || container.clientWidth || 600);
+      const height = opts.height; const left = 64; const right = 12; const top = 10; const bottom = 28;
+      const all = series.flatMap(s => s.points);
+      const t0 = Math.min(...all.map(p => p[0])); const t1 = Math.max(...all.map(p => p[0]));
+      const span = t1 - t0 || 3600;
+      const { top: ymax, ticks } = niceTicks(Math.max(1, ...all.map(p => p[1])), 4);
+      const x = t => left + (width - left - right) * (t - (t1 === t0 ? t0 - span / 2 : t0)) / span;
+      const y = v => top + (height - top - bottom) * (1 - v / ymax);
+      const svg = document.createElementNS(ns, 'svg');
+      svg.setAttribute('viewBox', `0 0 ${width} ${height}`); svg.setAttribute('width', width); svg.setAttribute('height', height);
+      svg.setAttribute('role', 'img'); svg.setAttribute('aria-label', opts.label || 'usage over time');
+      const add = (parent, tag, attrs, text) => { const n = document.createElementNS(ns, tag); for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, v); if (text != null) n.textContent = text; parent.append(n); return n; };
+      const grid = add(svg, 'g', { class: 'grid' });
+      for (const v of ticks) {
+        add(grid, 'line', { x1: left, x2: width - right, y1: y(v), y2: y(v) });
+        add(svg, 'text', { x: left - 6, y: y(v) + 4, 'text-anchor': 'end', class: 'y-tick' }, opts.yFormat(v));
+      }
+      const nx = Math.max(2, Math.min(6, Math.floor((width - left) / 110)));
+      for (let i = 0; i <= nx; i++) {
+        const t = (t1 === t0 ? t0 - span / 2 : t0) + span * i / nx;
+        const d = new Date(t * 1000);
+        const label = span > 3 * 86400 ? d.toISOString().slice(0, 10) : d.toISOString().slice(5, 16).replace('T', ' ');
+        add(svg, 'text', { x: x(t), y: height - 8, 'text-anchor': i === 0 ? 'start' : i === nx ? 'end' : 'middle', class: 'x-tick' }, label);
+      }
+      for (const s of series) {
+        if (!s.points.length) continue;
+        const d = s.points.map((p, i) => `${i ? 'L' : 'M'}${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join(' ');
+        const path = add(svg, 'path', { d, class: 'series ' + (s.cls || ''), 'data-series': s.label, 'data-points': s.points.length });
+        if (!s.cls) path.setAttribute('stroke', s.color);
+        if (s.dashed) path.setAttribute('stroke-dasharray', '6 3');
+        const last = s.points[s.points.length - 1];
+        const dot = add(svg, 'circle', { cx: x(last[0]), cy: y(last[1]), r: 3, fill: s.color });
+        add(dot, 'title', {}, `${s.label}: ${opts.yFormat(last[1])} at ${new Date(last[0] * 1000).toISOString().replace('T', ' ').slice(0, 16)}`);
+      }
+      box.replaceChildren(svg);
+    }
+    draw();
+    let timer = null;
+    window.addEventListener('resize', () => { clearTimeout(timer); timer = setTimeout(draw, 100); });
+  }
+
+  return { data, el, bytes, table, barChart, lineChart, niceTicks };
 })();
