@@ -322,29 +322,30 @@ class AppServer:
         self.wake.set()
         return outcome
 
-    def _cmd_poll(self, conn, reader, msg, user, caller, uid):
+    @staticmethod
+    def _controlled(conn, msg, caller):
+        """The application `msg` names, if `caller` may follow it; else None (said on `conn`)."""
         try:
             app = selectors.application_get(msg.get('id'))
         except ClientError as exc:
             send_msg(conn, {'error': str(exc)})
-            return
+            return None
         if not applications.may_control(caller, app):
             send_msg(conn, {'error': f'application {app.id} belongs to {app.user.username}: only its owner or an '
                                      f'operator or admin of target application may follow it'})
-            return
-        send_msg(conn, {'app': selectors.application_record(app, caller=caller)})
+            return None
+        return app
+
+    def _cmd_poll(self, conn, reader, msg, user, caller, uid):
+        app = self._controlled(conn, msg, caller)
+        if app is not None:
+            send_msg(conn, {'app': selectors.application_record(app, caller=caller)})
 
     def _cmd_output(self, conn, reader, msg, user, caller, uid):
         """The output of an application so far (its owner and operators only); with `follow`,
         then what it writes until it ends."""
-        try:
-            app = selectors.application_get(msg.get('id'))
-        except ClientError as exc:
-            send_msg(conn, {'error': str(exc)})
-            return
-        if not applications.may_control(caller, app):
-            send_msg(conn, {'error': f'the output of application {app.id} is visible to its owner and to operators '
-                                     f'and admins of target application only'})
+        app = self._controlled(conn, msg, caller)
+        if app is None:
             return
         with self.hub.lock:   # subscribe before reading what is there: nothing falls between the two
             follow = msg.get('follow') and app.state not in FINAL_APP_STATES

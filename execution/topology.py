@@ -14,7 +14,7 @@ import threading
 from django.conf import settings
 from django.db import connections
 
-from dynamo_site.mysql_backend.base import REDIRECTS
+from dynamo_site.mysql_backend.base import DJANGO_KEYS, REDIRECTS, redirected
 
 log = logging.getLogger('dynamo.cluster')
 
@@ -57,15 +57,7 @@ class Topology:
         """Connection parameters (Django style) of the primary's database as this process sees it now."""
         if self.role == 'primary':
             return dict(settings.DATABASES[DEFAULT])
-        params = dict(settings.DATABASES[PRIMARY])
-        target = REDIRECTS.get(PRIMARY)
-        if target:
-            params.update(HOST=target['host'], PORT=str(target['port']), NAME=target['db'])
-            if target.get('user'):
-                params['USER'] = target['user']
-            if target.get('password') is not None:
-                params['PASSWORD'] = target['password']
-        return params
+        return redirected(PRIMARY, dict(settings.DATABASES[PRIMARY]), DJANGO_KEYS)
 
     def describe_primary(self):
         p = self.primary_params()
