@@ -126,6 +126,20 @@ class BlockReplicas(WebModule):
     `updated_since` (or the original's `update_since`; UNIX time). Paged with `limit` and
     `offset` (by dataset, then block)."""
     cacheable = True
+    methods = ('GET', 'POST')
+    parameters = (
+        Param('dataset', 'pattern', description='dataset names (this or `block` is required)', example='/SingleMuon/*'),
+        Param('block', 'pattern', description='DATASET#BLOCK names (this or `dataset` is required)'),
+        Param('site', 'pattern', description='sites of the replicas (also `node`, the original\'s name)'),
+        Param('group', 'pattern', description='owning groups of the replicas'),
+        Param('complete', 'yesno', description='only complete (y) or incomplete (n) replicas'),
+        Param('updated_since', 'time', description='replicas updated since (also `update_since`)'),
+        LIMIT, OFFSET)
+    response = array(obj({'dataset': STRING, 'block': STRING, 'size': BYTES, 'num_files': INTEGER,
+                          'is_open': BOOLEAN, 'last_update': UNIX_TIME,
+                          'replicas': array(obj({'site': STRING, 'group': nullable(STRING), 'complete': BOOLEAN,
+                                                 'custodial': BOOLEAN, 'size': BYTES, 'num_files': INTEGER,
+                                                 'last_update': UNIX_TIME}))}))
 
     def run(self, caller, request, inventory):
         if not request.get('dataset') and not request.get('block'):

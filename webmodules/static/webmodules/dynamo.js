@@ -144,7 +144,8 @@ const Dynamo = (() => {
       for (let i = 0; i <= nx; i++) {
         const t = (t1 === t0 ? t0 - span / 2 : t0) + span * i / nx;
         const d = new Date(t * 1000);
-        const label = span > 3 * 86400 ? d.toISOString().slice(0, 10) : d.toISOString().slice(5, 16).replace('T', ' ');
+        const iso = d.toISOString().replace('T', ' ');
+        const label = span > 3 * 86400 ? iso.slice(0, 10) : span > 7200 ? iso.slice(5, 16) : iso.slice(11, 19);
         add(svg, 'text', { x: x(t), y: height - 8, 'text-anchor': i === 0 ? 'start' : i === nx ? 'end' : 'middle', class: 'x-tick' }, label);
       }
       for (const s of series) {
