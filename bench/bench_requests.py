@@ -106,8 +106,9 @@ def main():
         'request_id': lambda: {'request_id': rng.choice(ids)},
         'item': lambda: {'item': rng.choice(items)},
         'user': lambda: {'user': f'user{rng.randrange(1000)}'},
-        'site+status': lambda: {'site': rng.choice(sites), 'status': 'activated'},
-        'status=new (1000 rows)': lambda: {'status': 'new'},
+        'site+status (a page)': lambda: {'site': rng.choice(sites), 'status': 'activated'},
+        'status=new (a page)': lambda: {'status': 'new'},
+        'status=new, limit=1000': lambda: {'status': 'new', 'limit': 1000},
         'item pattern': lambda: {'item': rng.choice(items).rsplit('/', 1)[0] + '/*'},
     }
     server = BenchServer(o.db_url, o.port, log_path='/tmp/bench-requests-server.log',

@@ -13,6 +13,7 @@ from transfers import resolve, selectors, services
 from webmodules.base import AuthorizationError, InvalidRequest, MethodNotAllowed, WebModule, yesno
 
 DEFAULT_GROUP = 'AnalysisOps'
+PAGE = 100           # requests a poll answers unless it asks for more (limit, offset)
 
 
 def _params(module, request):
@@ -100,20 +101,28 @@ def _poll_filters(params):
         values = resolve.listed(params.get(param), param)
         if values:
             filters[key] = values
-    filters['limit'] = resolve.parse_count(params.get('limit'), 'limit', 1000, selectors.MAX_LIMIT) or 1000
+    filters['limit'] = resolve.parse_count(params.get('limit'), 'limit', PAGE, selectors.MAX_LIMIT) or PAGE
     filters['offset'] = resolve.parse_count(params.get('offset'), 'offset', 0, 10 ** 9)
     return filters
+
+
+def _page(module, filters, poll):
+    records = _call(poll, **filters)
+    if len(records) == filters['limit']:
+        module.message = (f'the newest {len(records)} matching requests from {filters["offset"]}; more with '
+                          f'offset={filters["offset"] + len(records)}')
+    return records
 
 
 class PollCopy(_Base):
     """Copy requests, newest first, with their actions: by `request_id`, `item` (a dataset also
     finds requests of its blocks), `site`, `status`, `user` (each repeatable; items and sites may
-    be patterns); `limit` (default 1000), `offset`."""
+    be patterns); `limit` (default 100, at most 10000), `offset`."""
 
     def run(self, caller, request, inventory):
         params = _params(self, request)
         with _registry():
-            return _call(lambda: selectors.copy_requests_poll(**_poll_filters(params)))
+            return _page(self, _call(lambda: _poll_filters(params)), selectors.copy_requests_poll)
 
 
 class CancelCopy(_Base):
@@ -159,7 +168,7 @@ class PollDelete(_Base):
     def run(self, caller, request, inventory):
         params = _params(self, request)
         with _registry():
-            return _call(lambda: selectors.deletion_requests_poll(**_poll_filters(params)))
+            return _page(self, _call(lambda: _poll_filters(params)), selectors.deletion_requests_poll)
 
 
 class CancelDelete(_Base):

@@ -81,6 +81,10 @@ def test_poll_by_id_item_site_status_and_user(web):
     assert ids(site='T2_US_*') == [a['request_id']] and ids(site='T2_DE_C') == [b['request_id']]
     assert ids(user='bob') == [b['request_id']] and ids(status='new') == [b['request_id'], a['request_id']]
     assert ids(status='completed') == []
+    reply = web.get('/data/request/pollcopy', params={'limit': '1'})
+    assert [r['request_id'] for r in ok(reply)] == [b['request_id']]
+    assert reply.json['message'] == 'the newest 1 matching requests from 0; more with offset=1'
+    assert ids(limit='1', offset='1') == [a['request_id']]
     reply = web.get('/data/request/pollcopy', params={'status': 'finished'})
     assert reply.status == 400 and 'unknown status finished' in reply.json['message']
 
