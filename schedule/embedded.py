@@ -1,12 +1,14 @@
 """The embedded scheduler: with no broker, runserver_dynamo runs the schedule itself in a thread
 (execution/embedded.py), every DYNAMO_SCHEDULE_TICK seconds the same tick as the Celery task.
-Every server of a cluster may run it: slots are claimed in the database, so each runs once."""
+The primary ticks (secondaries wait to become it); slots are claimed in the database, so each
+runs once even when Celery beat runs too."""
 import logging
 import threading
 
 from django.conf import settings
 from django.db import close_old_connections, connections
 
+from execution.topology import TOPOLOGY
 from schedule import services
 from schedule.selectors import embedded_enabled as enabled
 
@@ -34,7 +36,9 @@ def _loop(stop_event):
     while not stop_event.is_set():
         close_old_connections()
         try:
-            if tick(by):
+            # a secondary leaves it to the primary: the work area of a cycle is made on the host
+            # that submits it (a secondary that takes over starts ticking)
+            if not TOPOLOGY.is_secondary and tick(by):
                 from execution.runtime import RUNTIME
                 if RUNTIME.wake is not None:
                     RUNTIME.wake.set()
