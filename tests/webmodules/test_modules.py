@@ -206,7 +206,9 @@ def test_openapi_lists_the_data_endpoints(web):
                  '/data/inventory/sites', '/data/inventory/inject', '/data/inventory/delete',
                  '/data/applications/submit', '/data/applications/output'):
         assert path in paths, path
-        assert {'get', 'post'} <= set(paths[path]), path
+        # writes and submissions are POST only; reads GET (and POST where a module takes a form too)
+        writes = ('/data/inventory/inject', '/data/inventory/delete', '/data/applications/submit')
+        assert set(paths[path]) == {'post'} if path in writes else 'get' in paths[path], (path, set(paths[path]))
     # only /data endpoints, nothing of the broken module or of the package's helper
     assert not any(p.startswith('/data/broken') or p.startswith('/data/abc') or p.startswith('/web')
                    for p in paths), sorted(paths)
@@ -215,7 +217,7 @@ def test_openapi_lists_the_data_endpoints(web):
     assert mydata['tags'] == ['mymod']
     assert '401' not in mydata['responses']
     inject = paths['/data/inventory/inject']['post']
-    assert '401' in inject['responses'] and 'admin on inventory' in inject['responses']['403']['description']
+    assert '401' in inject['responses'] and 'admin on inventory' in inject['description']
     operation_ids = [op['operationId'] for ops in paths.values() for op in ops.values()]
     assert len(operation_ids) == len(set(operation_ids))
 
