@@ -13,7 +13,8 @@ runserver_dynamo on a copy of the cms preset's database.
    included: the change set, the deletion requests, the history). Each is timed from the command's
    start to its exit; the phases come from the cycle's record. Meanwhile the private memory of the
    application (as DYNAMO_APP_USER, under the server) is sampled, and the server's peak RSS is
-   read after resetting it (clear_refs), for the extra memory of the cycle.
+   read after resetting it (clear_refs), for the extra memory of the cycle; and a read of the
+   image (/data/inventory/groups) every 0.2 s says how long web readers waited at worst.
 """
 import argparse
 import json
@@ -64,9 +65,16 @@ def exists(db):
 
 
 def manage(env, *args, timeout=1800):
+    def run(*words):
+        return subprocess.run([sys.executable, str(ROOT / 'manage.py'), *words], env=env, capture_output=True,
+                              text=True, cwd=str(ROOT), timeout=timeout)
     start = time.monotonic()
-    r = subprocess.run([sys.executable, str(ROOT / 'manage.py'), *args], env=env, capture_output=True, text=True,
-                       cwd=str(ROOT), timeout=timeout)
+    r = run(*args)
+    if 'not up to date' in r.stderr and args[0] != 'migrate':
+        # the checkout gained a migration meanwhile (other apps): apply it, then again
+        run('migrate', '-v0')
+        start = time.monotonic()
+        r = run(*args)
     return r, time.monotonic() - start
 
 
@@ -152,18 +160,44 @@ def set_quotas(server, env):
     return len(rows), over, time.monotonic() - start
 
 
+class Poller(threading.Thread):
+    """The slowest answer of a read of the image (/data/inventory/groups) while the cycle runs."""
+
+    def __init__(self, server, interval=0.2):
+        super().__init__(daemon=True)
+        self.server, self.interval = server, interval
+        self.slowest = 0.
+        self.count = 0
+        self.stop = threading.Event()
+
+    def run(self):
+        while not self.stop.is_set():
+            start = time.monotonic()
+            try:
+                self.server.get('/data/inventory/groups', timeout=60)
+            except OSError:
+                pass
+            self.slowest = max(self.slowest, time.monotonic() - start)
+            self.count += 1
+            self.stop.wait(self.interval)
+
+
 def cycle(server, env, policy_path, uid, test):
     with open(f'/proc/{server.proc.pid}/clear_refs', 'w') as f:
         f.write('5')                       # VmHWM starts again from the current RSS
     rss_before = status(server.proc.pid, 'VmRSS')
     sampler = MemorySampler(server.proc.pid, uid)
     sampler.start()
+    poller = Poller(server)
+    poller.start()
     args = ['detox', '--policy', str(policy_path), '--now', NOW, '--comment', 'bench']
     if test:
         args.append('--test-run')
     r, elapsed = manage(env, *args)
     sampler.stop.set()
+    poller.stop.set()
     sampler.join()
+    poller.join()
     if r.returncode not in (0, 3):
         raise RuntimeError(r.stdout + r.stderr)
     _, body = server.get('/data/detox/cycle?id=latest', timeout=120)
@@ -182,6 +216,7 @@ def cycle(server, env, policy_path, uid, test):
         'until_reached': sum(1 for s in c['sites'] if s['until_reached']),
         'app_private_peak_mib': round(sampler.peak / 2 ** 20),
         'server_peak_extra_mib': round((status(server.proc.pid, 'VmHWM') - rss_before) / 2 ** 20),
+        'slowest_read_seconds': round(poller.slowest, 2), 'reads': poller.count,
         'stdout_tail': r.stdout.splitlines()[-3:],
     }
 

@@ -8,7 +8,7 @@ from django.db import models
 class CycleState(models.TextChoices):
     COMMITTED = 'committed'    # a real cycle: its deletions and hand-overs were applied
     TEST = 'test'              # a test run: decisions recorded, nothing applied
-    STOPPED = 'stopped'        # the safety valve (or a refused change set) stopped it before its commit
+    STOPPED = 'stopped'        # the safety valve stopped it before its commit (its decisions are kept)
 
 
 class Cycle(models.Model):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -199,6 +200,9 @@ def quota_changes(state: State, *, sites: Sequence[str], partition: str, volume:
         raise ValueError(f'no partition {partition!r} (known: {", ".join(state.partitions)})')
     if (volume is None) == (scale is None):
         raise ValueError('give a volume or a scale factor')
+    for name, value in (('volume', volume), ('scale factor', scale)):
+        if value is not None and not math.isfinite(value):
+            raise ValueError(f'the {name} must be a finite number, not {value}')
     if scale is not None and scale < 0:
         raise ValueError(f'a scale factor cannot be negative ({scale})')
     leaves = state.leaves(partition)

@@ -48,6 +48,7 @@ def commit_cycle(result: dict, context) -> dict:
     cycle saw goes to the null group (or its new owner), with a deletion request each; the
     others are skipped and reported. Returns the summary (the application's result)."""
     t0 = time.perf_counter()
+    handoff = time.time() - result['computed']    # the result written, read back, the commit's turn
     app = context.app
     test = bool(result['test'])
     stopped = bool(result['stopped'])
@@ -79,7 +80,7 @@ def commit_cycle(result: dict, context) -> dict:
             _finish(cycle, result, outcome, None)
     t_commit = time.perf_counter()
     pruned = prune_history(keep=int(result.get('keep_cycles') or keep_cycles()))
-    timings = dict(result['timings'], record=t_record - t0, apply=t_apply - t_record, requests=t_requests - t_apply,
+    timings = dict(result['timings'], handoff=handoff, record=t_record - t0, apply=t_apply - t_record, requests=t_requests - t_apply,
                    commit=t_commit - t0, prune=time.perf_counter() - t_commit)
     Cycle.objects.filter(id=cycle.id).update(timings=json.dumps(timings))
     return _summary(cycle, result, outcome, seq, num_changes, timings, pruned)

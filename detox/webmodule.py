@@ -112,15 +112,22 @@ def _names(value, what):
     return [v.strip() for v in value if v.strip()] or None
 
 
+LATEST_EXPIRY = 253402300799          # 9999-12-31T23:59:59Z
+
+
 def _expiry(value):
     if value is None or value == '':
         return None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
     try:
-        return parse_time(str(value), time.time())
-    except ValueError as exc:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            when = float(value)
+        else:
+            when = parse_time(str(value), time.time())
+    except (ValueError, OverflowError) as exc:
         raise IllFormedRequest('expires', value, str(exc)) from None
+    if not 0 <= when <= LATEST_EXPIRY:      # (NaN fails both)
+        raise IllFormedRequest('expires', value, 'a time between 1970 and 9999')
+    return when
 
 
 def _may_lock(caller):
@@ -159,9 +166,11 @@ def unlock(caller, params):
     if ids is not None:
         ids = ids if isinstance(ids, list) else [ids]
         try:
-            ids = [int(i) for i in ids]
-        except (TypeError, ValueError):
+            ids = [int(i) for i in ids if not isinstance(i, bool)]
+        except (TypeError, ValueError, OverflowError):
             raise IllFormedRequest('id', params.get('id'), 'lock ids') from None
+        if not all(0 < i < 2 ** 63 for i in ids):
+            raise IllFormedRequest('id', params.get('id'), 'lock ids')
     try:
         others = caller.has_any_role(UNLOCK_OTHERS_ROLES, 'detox')
         rows = services.lock_release(by=caller.name, may_release_others=others, lock_ids=ids,

@@ -156,3 +156,16 @@ def test_a_group_name_with_a_space_works_in_a_partition_condition(tmp_path):
                                         'RelVal: blockreplica.owner == IB RelVal\n')
     assert manage('dynamo_partitions', '--load', str(tmp_path / 'parts.txt')).returncode == 0
     assert load_image().sites['T2_CH_CERN'].partition('RelVal').usage() == 1000
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_demo_comes_with_partitions_and_quotas():
+    r = manage('dynamo_demo', env={'DYNAMO_ADMIN_PASSWORD': 'demo-password'})
+    assert r.returncode == 0 and 'Partitions Default, AnalysisOps, DataOps, Physics and 6 quotas loaded' in r.stdout, \
+        r.stdout + r.stderr
+    inv = load_image()
+    occupancy = {(site, p.name): round(sp.occupancy_fraction(), 3) for site in (MIT, CERN)
+                 for p, sp in inv.sites[site].partitions.items()}
+    assert occupancy == {(MIT, 'Default'): 0.9, (MIT, 'AnalysisOps'): 0.9, (MIT, 'DataOps'): 0.0,
+                         (MIT, 'Physics'): 0.75, (CERN, 'Default'): 0.575, (CERN, 'AnalysisOps'): 0.0,
+                         (CERN, 'DataOps'): 0.767, (CERN, 'Physics'): 0.575}
