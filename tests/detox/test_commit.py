@@ -1,5 +1,5 @@
 """The commit of a cycle, driven one server turn at a time: the cycle computes while writes go on,
-and the commit applies nothing decided on a block replica that changed meanwhile; the history
+and the commit applies nothing decided on a block replica that changed (or was locked) meanwhile; the history
 keeps the decisions of the newest cycles only."""
 import json
 
@@ -75,3 +75,22 @@ def test_only_the_newest_cycles_keep_their_decision_rows(make_server):
     assert [Decision.objects.filter(cycle_id=i).count() > 0 for i in ids] == [False, True, True]
     assert Cycle.objects.filter(id__in=ids).count() == 3          # the cycles and their summaries stay
     assert Cycle.objects.get(id=ids[0]).sites.count() == 2
+
+
+def test_a_lock_made_after_the_cycle_read_the_locks_keeps_its_replica(crafted):
+    # given: a real cycle's result (nothing locked when it read the locks)
+    from detox import app, services
+    result = app.run(crafted, {'policy': POLICY, 'filename': 'detox.txt', 'now': NOW, 'max_cycle_fraction': 1.0})
+    planned = {(site, dataset, b[0]) for site, dataset, _, blocks, _ in result['deletions'] for b in blocks}
+    assert {('T2_A', '/Locked/X/AOD', 'l1'), ('T2_A', '/Locked/X/AOD', 'l2')} <= planned
+    # when: a lock of one block comes before the commit
+    lock_create(user='someone', items=['/Locked/X/AOD#l1'], sites=['T2_A'])
+    outcome = services._Outcome()
+    crafted.begin()
+    services._apply(crafted, result, services._new_locks(result), outcome)
+    crafted.end()
+    # then
+    assert outcome.skipped == [('T2_A', '/Locked/X/AOD', 'l1', 'locked since the cycle read the locks')]
+    assert crafted.sites['T2_A'].find_block_replica('/Locked/X/AOD#l1').group.name == 'AnalysisOps'
+    assert crafted.sites['T2_A'].find_block_replica('/Locked/X/AOD#l2').group.name is None
+    assert len(outcome.deleted) == len(planned) - 1
