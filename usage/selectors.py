@@ -17,6 +17,10 @@ def _regex(patterns):
     return re.compile('|'.join(f'(?:{fnmatch.translate(p)})' for p in patterns)) if patterns else None
 
 
+def _literal(pattern):
+    return isinstance(pattern, str) and pattern and not any(c in pattern for c in '*?[,')
+
+
 def _unix(dt):
     return dt.timestamp()
 
@@ -27,9 +31,10 @@ def history(*, site=None, partition=None, since=None, until=None, points=500):
     times."""
     qs = UsageSample.objects.all()
     site_re, part_re = _regex(site), _regex(partition)
-    literal = partition if isinstance(partition, str) and not any(c in partition for c in '*?[,') else None
-    if literal:
-        qs = qs.filter(partition=literal)
+    if _literal(site):
+        qs, site_re = qs.filter(site=site), None
+    if _literal(partition):
+        qs, part_re = qs.filter(partition=partition), None
     if since is not None:
         qs = qs.filter(time__gte=datetime.datetime.fromtimestamp(since, tz=datetime.timezone.utc))
     if until is not None:
@@ -46,14 +51,14 @@ def history(*, site=None, partition=None, since=None, until=None, points=500):
 
 
 def thin(rows, points):
-    """At most `points` rows: the last of each of `points` equal time buckets (the first row kept)."""
+    """At most `points` rows: the first, then the last of each of `points` - 1 equal time intervals."""
     if points is None or len(rows) <= points:
         return rows
     start, end = rows[0][0], rows[-1][0]
-    width = (end - start) / points or 1
+    width = (end - start) / (points - 1) or 1
     out, bucket = [rows[0]], None
     for row in rows[1:]:
-        b = int((row[0] - start) / width)
+        b = min(points - 2, int((row[0] - start) / width))
         if b == bucket:
             out[-1] = row
         else:
