@@ -33,20 +33,22 @@ def shadow_copy():
     """Copy the cluster's tables (execution.routers.cluster_models) into this server's own
     database, in one transaction."""
     tables = []
-    for model in cluster_models():
-        columns = [f.column for f in model._meta.concrete_fields]
-        rows = list(model._base_manager.using(PRIMARY).values_list(
-            *[f.attname for f in model._meta.concrete_fields]))
-        tables.append((model._meta.db_table, columns, rows))
+    with connections[PRIMARY].cursor() as source:
+        for model in cluster_models():
+            # raw rows, as the database holds them (no field conversions: JSON stays text)
+            columns = [f.column for f in model._meta.concrete_fields]
+            source.execute(f'SELECT {", ".join(f"`{column}`" for column in columns)} FROM `{model._meta.db_table}`')
+            tables.append((model._meta.db_table, columns, source.fetchall()))
     with transaction.atomic(using=DEFAULT), connections[DEFAULT].cursor() as c:
         c.execute('SET SESSION foreign_key_checks = 0')
         try:
             for table, _, _ in reversed(tables):
-                c.execute(f'DELETE FROM {table}')
+                c.execute(f'DELETE FROM `{table}`')
             for table, columns, rows in tables:
-                if rows:
+                if rows:   # (names quoted: a model may name a column `by` or `index`)
                     marks = ', '.join(['%s'] * len(columns))
-                    c.executemany(f'INSERT INTO {table} ({", ".join(columns)}) VALUES ({marks})', rows)
+                    names = ', '.join(f'`{column}`' for column in columns)
+                    c.executemany(f'INSERT INTO `{table}` ({names}) VALUES ({marks})', rows)
         finally:
             c.execute('SET SESSION foreign_key_checks = 1')
 
