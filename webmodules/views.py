@@ -214,6 +214,7 @@ def run_module(request, mode, module, name):
     params = request_params(request)
     instance = cls(get_registry().config)
     instance.request_path = request.path    # the page layout marks where the caller is
+    instance.method = request.method        # (a module that takes forms refuses a GET that would change things)
     spooled = None
     try:
         if hasattr(instance, 'load_document') and request.method == 'POST':
