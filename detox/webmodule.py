@@ -11,11 +11,51 @@ import time
 from detox import selectors, services
 from policy import parse_time
 from webmodules.base import (AuthenticationRequired, AuthorizationError, HTMLMixin, IllFormedRequest,
-                             InvalidRequest, NotFound, WebModule, yesno)
+                             InvalidRequest, NotFound, Param, WebModule, yesno)
+from webmodules.schemas import (BOOLEAN, BYTES, INTEGER, ISO_TIME, NUMBER, STRING, array, enum, mapping,
+                                nullable, obj)
 
 MAX_DECISIONS = 100_000          # rows one answer may hold; more page by page (limit, offset)
 LOCK_ROLES = ('user', 'operator', 'admin')
 UNLOCK_OTHERS_ROLES = ('operator', 'admin')
+
+
+# ------------------------------------------------------------------------------------- schemas
+_QUOTA = {'type': 'integer', 'description': 'bytes; 0 nothing allowed, negative unlimited'}
+_CYCLE = {'id': INTEGER, 'partition': STRING, 'test': BOOLEAN, 'state': enum('committed', 'test', 'stopped'),
+          'started': ISO_TIME, 'finished': ISO_TIME, 'comment': STRING, 'user': STRING, 'num_sites': INTEGER,
+          'num_triggered': INTEGER, 'num_decisions': INTEGER,
+          'num_deletions': {'type': 'integer', 'description': 'block replicas handed to the null group'},
+          'deleted_bytes': BYTES, 'num_skipped': INTEGER, 'stop_reason': nullable(STRING),
+          'decisions_kept': {'type': 'boolean', 'description': 'its decision rows are still kept'}}
+_CYCLE_FULL = dict(_CYCLE, policy_sha256=STRING, application=nullable(INTEGER),
+                   now={'type': 'number', 'description': "the UNIX time the policy's relative times were read against"},
+                   num_handovers=INTEGER, protected_bytes=BYTES, kept_bytes=BYTES,
+                   used_bytes={'type': 'integer', 'description': 'the partition at the target sites before the cycle'},
+                   iterations=INTEGER, seq=nullable(INTEGER), policy=STRING, policy_filename=STRING,
+                   sites=array(obj({'site': STRING, 'quota': _QUOTA,
+                                    'usage_before': BYTES, 'usage_after': BYTES,
+                                    'occupancy_before': nullable(NUMBER), 'occupancy_after': nullable(NUMBER),
+                                    'protected': BYTES, 'kept': BYTES, 'deleted': BYTES, 'handed_over': BYTES,
+                                    'skipped': BYTES, 'triggered': BOOLEAN, 'until_reached': BOOLEAN})),
+                   lines=array(obj({'line': INTEGER, 'text': STRING, 'decisions': INTEGER, 'bytes': BYTES}),
+                               'the policy text line by line, with the decisions each line made'),
+                   warnings=array(STRING), timings=mapping(NUMBER, 'seconds per phase'),
+                   replica_evaluations=INTEGER, line_evaluations=INTEGER)
+_DECISION = obj({'site': STRING, 'dataset': STRING, 'decision': enum('delete', 'keep', 'protect'),
+                 'blocks': nullable(array(STRING)), 'size': BYTES,
+                 'line': {'type': 'integer', 'description': 'the number of the policy line that decided'},
+                 'text': STRING})
+_LOCK = obj({'id': INTEGER, 'item': STRING, 'sites': nullable(STRING), 'groups': nullable(STRING),
+             'comment': STRING, 'user': STRING, 'created': ISO_TIME, 'expires': nullable(ISO_TIME),
+             'unlocked': nullable(ISO_TIME), 'unlocked_by': nullable(STRING),
+             'state': enum('locked', 'expired', 'unlocked')})
+_NAMES = {'type': ['array', 'string'], 'items': STRING, 'description': 'a name or a list of names'}
+_LOCK_FILTERS = (Param('item', 'pattern', description='locks whose item matches', example='/SingleMuon/*'),
+                 Param('site', 'string', description='locks that apply at this site'),
+                 Param('user', 'string', description='locks of this user'),
+                 Param('id', 'integer', description='this lock only'),
+                 Param('all', 'yesno', description='also the ended (expired or unlocked) locks', default='n'))
 
 
 def _one(request, name):
@@ -52,6 +92,10 @@ def _cycle(request, name='id'):
 class Cycles(WebModule):
     """Detox cycles, newest first: id, partition, test or real, state, start and end, comment,
     counts. Filters: `partition`, `test` (y/n); `limit` (default 100)."""
+    parameters = (Param('partition', 'string', description='cycles of this partition'),
+                  Param('test', 'yesno', description='test cycles only (y) or real ones only (n)'),
+                  Param('limit', 'integer', description='at most this many', default=100))
+    response = array(obj(_CYCLE))
 
     def run(self, caller, request, inventory):
         limit = _count(request, 'limit', 10000) or 100
@@ -64,6 +108,8 @@ class CycleDetail(WebModule):
     """Cycle `id` (or `latest`, the default): its record, the policy text with the decisions of
     each line (`lines`), the per-site summaries (quota, usage and occupancy before and after,
     bytes protected / kept / deleted / handed over / skipped), warnings and timings."""
+    parameters = (Param('id', 'string', description='a cycle id or latest', example='latest', default='latest'),)
+    response = obj(_CYCLE_FULL)
 
     def run(self, caller, request, inventory):
         cycle = _cycle(request)
@@ -77,6 +123,13 @@ class Decisions(WebModule):
     size in bytes, and the line number and text of the policy line that decided. Filters: `site`,
     `dataset` (shell patterns, comma-separated), `decision` (comma-separated). Paged with `limit`
     and `offset` (by site, dataset, line)."""
+    parameters = (Param('cycle', 'string', description='a cycle id or latest', example='latest', default='latest'),
+                  Param('site', 'pattern', description='site names'),
+                  Param('dataset', 'pattern', description='dataset names'),
+                  Param('decision', 'string', description='delete, keep or protect (comma-separated)'),
+                  Param('limit', 'integer', description=f'rows (at most {MAX_DECISIONS})'),
+                  Param('offset', 'integer', description='rows to skip', default=0))
+    response = array(_DECISION)
 
     def run(self, caller, request, inventory):
         cycle = _cycle(request, 'cycle')
@@ -188,6 +241,8 @@ class Lock(WebModule):
     dataset#block, wildcards allowed), sites and groups (patterns; null for any), comment, user,
     created, expires. Filters: `item`, `site`, `user`, `id`; `all=y` includes ended ones. Make
     and end locks with POST requests to /data/detox/lock/lock and /data/detox/lock/unlock."""
+    parameters = _LOCK_FILTERS
+    response = array(_LOCK)
 
     def run(self, caller, request, inventory):
         if self.input_data is not None or request.get('action') not in (None, 'list'):
@@ -203,6 +258,13 @@ class LockLock(WebModule):
     `sites` (site patterns; none: every site), `groups` (owner patterns; none: any owner),
     `comment`, `expires` ("2 weeks", an ISO date or a UNIX time; none: until unlocked). One lock
     per item, site and group. Role user, operator or admin on target detox."""
+    parameters = ()
+    request_body = obj({'item': _NAMES, 'sites': _NAMES, 'groups': _NAMES, 'comment': STRING,
+                        'expires': {'type': ['string', 'number'], 'description': 'a time to come ("2 weeks", an ISO '
+                                                                                 'date) or a UNIX time; none: until '
+                                                                                 'unlocked'}},
+                       required=['item'])
+    response = array(_LOCK)
     must_authenticate = True
     changes_state = True
 
@@ -215,6 +277,10 @@ class LockLock(WebModule):
 class LockUnlock(WebModule):
     """End locks (POST, JSON body): `id` (lock ids) or `item` (and `sites`, as they were given).
     The caller's own locks; with the role operator or admin on target detox, anyone's."""
+    parameters = ()
+    request_body = obj({'id': {'type': ['array', 'integer'], 'items': INTEGER}, 'item': _NAMES, 'sites': _NAMES},
+                       required=[], description='give `id`, or `item` (and `sites`)')
+    response = array(_LOCK)
     must_authenticate = True
     changes_state = True
 
@@ -226,6 +292,8 @@ class LockUnlock(WebModule):
 
 class LockList(WebModule):
     """The live locks (as GET /data/detox/lock)."""
+    parameters = _LOCK_FILTERS
+    response = array(_LOCK)
 
     def run(self, caller, request, inventory):
         rows = lock_list(request)
@@ -236,6 +304,7 @@ class LockList(WebModule):
 # ------------------------------------------------------------------------------------- the page
 class DetoxPage(HTMLMixin, WebModule):
     """The latest cycle (or `cycle=N`): per-site bars, the policy with hits, the decisions."""
+    parameters = (Param('cycle', 'string', description='a cycle id or latest', default='latest'),)
     title = 'Detox'
     template = 'detox/detox.html'
     scripts = ('detox/detox.js',)

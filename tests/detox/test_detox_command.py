@@ -206,3 +206,23 @@ def test_a_lock_made_through_the_web_protects_in_the_next_cycle(crafted_server):
     reply = server.post('detox/lock/unlock', {'id': [lock['id']]}, LOCKER_DN)
     assert reply.status == 200 and reply.json['data'][0]['state'] == 'unlocked'
     assert server.data('detox/lock', item='/Old2/*') == []
+
+
+def test_the_detox_answers_follow_their_declared_schemas(crafted_server):
+    from jsonschema import Draft202012Validator
+    server = crafted_server
+    assert server.detox('--policy', str(server.policy), '--now', NOW, '--force').returncode == 0
+    spec = server.client.get('/data/openapi.json').json
+    checked = []
+    for path in ('/data/detox/cycles', '/data/detox/cycle', '/data/detox/decisions', '/data/detox/lock',
+                 '/data/detox/lock/list'):
+        operation = spec['paths'][path]['get']
+        assert 'x-undeclared' not in operation, path
+        reply = server.client.get(path)
+        assert reply.status == 200, (path, reply.text)
+        schema = operation['responses']['200']['content']['application/json']['schema']
+        errors = [f'{list(e.absolute_path)}: {e.message}' for e in Draft202012Validator(schema).iter_errors(reply.json)]
+        assert errors == [], (path, errors[:5])
+        checked.append(path)
+    assert spec['paths']['/data/detox/lock/lock']['post']['requestBody']
+    assert len(checked) == 5
