@@ -136,3 +136,12 @@ def test_deletions_need_a_role_and_last_copies_need_an_admin(web):
     assert admin['allow_last_copy'] and admin['request_id'] != record['request_id']
     polled = ok(web.get('/data/request/polldelete', params={'user': 'bob'}))
     assert [r['request_id'] for r in polled] == [record['request_id']]
+
+
+def test_a_get_never_creates_or_cancels_anything(web):
+    from urllib.parse import urlencode
+    for path, params in (('copy', {'item': HOT, 'site': 'T2_US_A'}), ('delete', {'item': HOT, 'site': 'T2_US_A'}),
+                         ('cancelcopy', {'request_id': '1'})):
+        reply = web.get(f'/data/request/{path}?{urlencode(params)}', headers={'X-DN': ROOT})
+        assert reply.status == 405 and 'send a POST request' in reply.json['message'], reply
+    assert CopyRequest.objects.count() == 0
