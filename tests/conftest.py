@@ -66,6 +66,9 @@ class ServerProcess:
         self.url = f'http://127.0.0.1:{self.port}'
         self.log_path = tmp_path / f'server-{self.port}.log'
         full_env = dict(os.environ, DYNAMO_DB_URL=database_url())
+        if not any(key.startswith('DYNAMO_SCHEDULE_') for key in env or {}):
+            # a test server runs no periodic cycle unless the test configures the schedule
+            full_env['DYNAMO_SCHEDULE_EMBEDDED'] = 'no'
         full_env.update(env or {})
         self.proc = subprocess.Popen(
             [sys.executable, str(ROOT / 'manage.py'), 'runserver_dynamo', '--bind', f'127.0.0.1:{self.port}',

@@ -148,6 +148,8 @@ class WebModule:
     write_enabled = False
     changes_state = False       # other side effects (e.g. submitting an application): POST + JSON only
     cacheable = False           # the answer depends only on the parameters and the image version
+    reads_image = True          # False: it never reads inventory objects (records, registries): run
+                                # without the image's read lock, so its database work never waits on a writer
     content_type = 'application/json'
     # the API description (webmodules/openapi.py); None: not declared
     parameters = None           # (Param, ...): the query and form parameters it reads; () for none

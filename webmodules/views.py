@@ -231,7 +231,7 @@ def run_module(request, mode, module, name):
             if applied.num_changes and not instance.message:
                 instance.message = f'applied as change set {applied.seq} ({applied.num_changes} changes)'
             return content, instance
-        if module in CHEAP_MODULES:   # health: reads where the image is (seq, digest), no objects
+        if module in CHEAP_MODULES or not cls.reads_image:   # no objects read: no lock to wait for
             return instance.run(caller, params, ReadOnlyInventory(RUNTIME.inventory)), instance
         with RUNTIME.lock.read():
             return instance.run(caller, params, ReadOnlyInventory(RUNTIME.inventory)), instance

@@ -44,6 +44,7 @@ def _number(request, name, default):
 class ListApps(WebModule):
     """Application records, newest first. Filters: `id` (that application only), `state`, `user`,
     `title`; `limit` (default 100)."""
+    reads_image = False
     parameters = (Param('id', 'integer', description='that application only'),
                   Param('state', 'string', enum=STATES), Param('user', 'string', description='its submitter'),
                   Param('title', 'string'),
@@ -63,6 +64,7 @@ class ListApps(WebModule):
 
 class Poll(WebModule):
     """The record of application `id` (state, exit code, timestamps, ...)."""
+    reads_image = False
     parameters = (ID,)
     response = RECORD
 
@@ -76,6 +78,7 @@ class Output(WebModule):
     """Output (stdout and stderr) of application `id`, live while it runs: for its owner and for
     operators and admins of target application. A window of at most 4 MiB: by default the last
     MiB; `offset` and `length` (bytes) choose another; `total` is the size of the whole."""
+    reads_image = False
     parameters = (ID, Param('offset', 'integer', description='first byte of the window (default: the last MiB)'),
                   Param('length', 'integer', description='bytes of the window (at most 4 MiB)'))
     response = obj({'id': INTEGER, 'state': STRING, 'output': STRING, 'offset': INTEGER, 'total': INTEGER})
@@ -97,6 +100,7 @@ class Output(WebModule):
 class Kill(WebModule):
     """Stop application `id` (POST, JSON body or query; its owner, or an operator/admin on target
     application)."""
+    reads_image = False
     must_authenticate = True
     changes_state = True
     parameters = (Param('id', 'integer', description='the application id (or in the body)'),)
@@ -122,6 +126,7 @@ class Submit(WebModule):
     POST with a JSON body: `script` (the text), `args`, `title`, `write` (true/false: a write
     request, which must be authorized with exec_auth for the caller), `timeout` (hours). Role
     operator or admin on target application."""
+    reads_image = False
     require_roles = (('operator', 'application'), ('admin', 'application'))
     changes_state = True
     parameters = ()
