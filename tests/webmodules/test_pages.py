@@ -23,7 +23,8 @@ def web(make_web, tmp_path):
                                          'status': 'ready'}]}))
     modules = {'errors.py': ERRORS}
     make_reader()
-    server = make_web(modules=modules, env={'DYNAMO_WEB_DN_HEADER': 'X-DN'})
+    # (no embedded schedule: its cycles would be applications on a page that shows there is none)
+    server = make_web(modules=modules, env={'DYNAMO_WEB_DN_HEADER': 'X-DN', 'DYNAMO_SCHEDULE_EMBEDDED': 'no'})
     for args in (('dynamo_inject', str(doc)),
                  ('dynamo_partitions', '--load', 'inventory/fixtures/partitions.txt'),
                  ('set_quota', '--site', MIT, '--partition', 'Default', '--volume', '10GB'),

@@ -163,10 +163,37 @@ def replica_table(inventory, *, dataset, site=None, group=None, complete=None, p
                     if complete is not None and br.is_complete() != complete:
                         continue
                     yield br
-    page = _top(replicas(), _replica_key(paging.sort), paging)
+    if paging.sort == 'block' and not paging.desc and site_match is group_match is complete is None:
+        page = _in_name_order(datasets, paging, b)    # the default view: no sort of every replica
+    else:
+        page = _top(replicas(), _replica_key(paging.sort), paging)
     return [{'dataset': br.block.dataset_name, 'block': br.block.name, 'site': br.site.name, 'group': br.group.name,
              'complete': br.is_complete(), 'custodial': br.is_custodial, 'size': br.size, 'block_size': br.block.size,
              'num_files': br.num_files, 'last_update': br.last_update} for br in page]
+
+
+def _in_name_order(datasets, paging, b):
+    """The page of every replica of `datasets` by dataset, block and site name: counted block by
+    block, and only the blocks of the page looked into (the default view of millions of replicas)."""
+    paging.total = 0
+    page, start, end = [], paging.offset, paging.offset + paging.per_page
+    for d in sorted(datasets, key=lambda d: d.name):
+        blocks = d.blocks
+        n = sum(len(block.replicas) for block in blocks)
+        b.check(every=64)
+        if paging.total < end and paging.total + n > start:
+            i = paging.total
+            for block in sorted(blocks, key=lambda block: block.name):
+                replicas = block.replicas
+                if i + len(replicas) > start and i < end:
+                    for br in sorted(replicas, key=lambda br: br.site.name):
+                        if start <= i < end:
+                            page.append(br)
+                        i += 1
+                else:
+                    i += len(replicas)
+        paging.total += n
+    return page
 
 
 # ------------------------------------------------------------------------------- a site's datasets
