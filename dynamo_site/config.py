@@ -41,6 +41,8 @@ _SOURCES = {
     'DYNAMO_MAX_DOCUMENT_MB': ('web', 'max_document_mb'),
     'DYNAMO_WEB_QUERY_SECONDS': ('web', 'query_seconds'),
     'DYNAMO_WEB_THREADS': ('web', 'threads'),
+    'DYNAMO_DETOX_KEEP_CYCLES': ('detox', 'keep_cycles'),
+    'DYNAMO_DETOX_PROVIDERS': ('detox', 'providers'),
     'DYNAMO_ALLOWED_HOSTS': ('web', 'allowed_hosts'),
     'DYNAMO_DEBUG': ('web', 'debug'),
     'DYNAMO_CELERY_BROKER': ('schedule', 'broker'),

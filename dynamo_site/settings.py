@@ -163,6 +163,11 @@ DYNAMO_APP_OUTPUT_MB = int(env('DYNAMO_APP_OUTPUT_MB', '64'))                 # 
 DYNAMO_APP_CHANGES_MB = int(env('DYNAMO_APP_CHANGES_MB', '4096'))             # a write request's change stream
 DYNAMO_DB_READONLY_URL = env('DYNAMO_DB_READONLY_URL')
 
+# Detox (docs/policies.md): how many cycles keep their decision rows, and the attribute providers
+# (JSON file) of scheduled and command-line cycles
+DYNAMO_DETOX_KEEP_CYCLES = int(env('DYNAMO_DETOX_KEEP_CYCLES', '20'))
+DYNAMO_DETOX_PROVIDERS = env('DYNAMO_DETOX_PROVIDERS', '')
+
 # Schedule of the periodic cycles (docs/schedule.md): [schedule] section of the INI file or
 # DYNAMO_SCHEDULE_*; run by `celery -A dynamo_site beat` + `worker` when DYNAMO_CELERY_BROKER is
 # set, else by runserver_dynamo itself (embedded: the first run needs no broker)
