@@ -26,6 +26,7 @@ write path in this process, which then plays the server: the updater's pass is t
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -42,6 +43,7 @@ def setup(db_url):
     os.environ['DYNAMO_DB_URL'] = db_url
     os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'dynamo_site.settings')
     os.environ.setdefault('DYNAMO_LOG_LEVEL', 'WARNING')
+    os.environ.setdefault('DYNAMO_FILEOPS_RETRY_SECONDS', '1')    # a failed copy is tried again soon
     subprocess.run([sys.executable, str(ROOT / 'manage.py'), 'migrate', '-v0'], check=True, cwd=str(ROOT))
     subprocess.run([sys.executable, str(ROOT / 'manage.py'), 'flush', '--no-input', '-v0'], check=True, cwd=str(ROOT))
     import django
@@ -151,40 +153,39 @@ def run_workers(args, env, files, total_bytes=0):
     log = open('/tmp/bench-fileops-workers.log', 'w')
     counts_dir = Path(tempfile.mkdtemp(prefix='bench-fileops-'))
     start = time.monotonic()
-    workers = [subprocess.Popen([sys.executable, str(ROOT / 'manage.py'), 'dynamo_fileops', '--worker', '--once',
-                                 '--threads', str(args.threads), '--batch', str(args.batch),
+    workers = [subprocess.Popen([sys.executable, str(ROOT / 'manage.py'), 'dynamo_fileops', '--worker',
+                                 '--idle-exit', '60', '--threads', str(args.threads), '--batch', str(args.batch),
                                  '--counts', str(counts_dir / f'w{i}.json')],
                                 env=env, cwd=str(ROOT), stdout=log, stderr=subprocess.STDOUT)
                for i in range(args.workers)]
     passes, pass_seconds = 0, 0.0
-    while True:
+    while FileTask.objects.exclude(state='done', applied=True).exclude(state='held').exists():
         time.sleep(1.0)
         t = time.monotonic()
         updater.update(ctx)
         pass_seconds += time.monotonic() - t
         passes += 1
-        left = FileTask.objects.exclude(state='done', applied=True).count()
-        if not left:
-            break
-        if all(w.poll() is not None for w in workers) and not FileTask.objects.filter(
-                state__in=('queued', 'active', 'new')).exists() and not FileTask.objects.filter(
-                state='done', applied=False).exists():
-            print('workers ended with tasks not done:', dict(FileTask.objects.values_list('state')
-                                                              .annotate(n=Count('id')).order_by()))
-            break
     wall = time.monotonic() - start
     for w in workers:
+        w.send_signal(signal.SIGTERM)
+    for w in workers:
         w.wait()
+    states = dict(FileTask.objects.values_list('state').annotate(n=Count('id')).order_by())
+    retried = FileTask.objects.filter(attempts__gt=0).count()
     done = FileTask.objects.filter(state='done').count()
     stats = [json.loads(p.read_text()) for p in sorted(counts_dir.glob('*.json'))]
     claim = sum(s['claim_seconds'] for s in stats)
     report = sum(s['report_seconds'] for s in stats)
     copy = sum(s['copy_seconds'] for s in stats)
+    print(f'tasks: {states}, {retried} after failures')
     print(f'{done} of {files} tasks done and applied in {wall:.1f} s: {done / wall:.1f} tasks/s'
           + (f', {total_bytes / wall / 1e6:.1f} MB/s' if total_bytes else ''))
     print(f'updater passes: {passes}, {pass_seconds:.2f} s in all ({pass_seconds / max(done, 1) * 1e3:.3f} ms per task)')
     print(f'workers: claims {claim:.2f} s, reports {report:.2f} s in all: {(claim + report) / max(done, 1) * 1e3:.3f} '
           f'ms per task; storage calls {copy:.1f} s ({copy / max(done, 1) * 1e3:.2f} ms per task, summed over threads)')
+    threads = args.threads * args.workers
+    print(f'on the critical path per task: {(wall - copy / threads) / max(done, 1) * 1e3:.2f} ms (the wall clock '
+          f'less the storage calls spread over the {threads} threads)')
     for s in stats:
         print(f'  worker: {json.dumps(s)}')
 
@@ -226,7 +227,7 @@ def bench_bytes(args):
         for lfn in lfns:
             a.plant(lfn, contents[lfn])
         record_transfers('DST', blocks)
-        env = dict(os.environ, DYNAMO_FILEOPS_LINK_ACTIVE=str(4 * args.threads * args.workers),
+        env = dict(os.environ, DYNAMO_FILEOPS_LINK_ACTIVE=str(args.link_active),
                    DYNAMO_FILEOPS_STREAM_BELOW=str(int(args.stream_below_mb * (1 << 20))))
         run_workers(args, env, len(lfns), total_bytes=len(lfns) * size)
         bad = [lfn for lfn in lfns if b.path(lfn).read_bytes() != contents[lfn]]
@@ -280,6 +281,7 @@ def main():
         if name == 'bytes':
             p.add_argument('--size-mb', type=float, default=1.0)
             p.add_argument('--stream-below-mb', type=float, default=0.0)
+            p.add_argument('--link-active', type=int, default=64, help='tasks at once on the link')
     p = sub.add_parser('consistency')
     p.add_argument('--files', type=int, default=1_000_000)
     args = ap.parse_args()

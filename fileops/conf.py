@@ -41,6 +41,8 @@ class FileopsConf:
     keep_days: float          # finished tasks are kept this long (the web's history, consistency)
     ca_dir: str               # CA certificates for https/davs storage (X509_CERT_DIR); '' = the system's
     fts_poll: float           # seconds between polls of an FTS3 job
+    stream_below: int         # bytes: smaller files between two XRootD servers are streamed by the
+                              # worker instead of a third-party copy (0: never)
     pass_limit: int           # records and tasks one updater pass handles at most, per step
     consistency_roots: str    # LFN roots listed by a consistency check, comma-separated
     consistency_safety_days: float
@@ -71,6 +73,7 @@ def conf():
         keep_days=_value('DYNAMO_FILEOPS_KEEP_DAYS', 7.0, float),
         ca_dir=_value('DYNAMO_FILEOPS_CA_DIR', '', str),
         fts_poll=_value('DYNAMO_FILEOPS_FTS_POLL', 30.0, float),
+        stream_below=_value('DYNAMO_FILEOPS_STREAM_BELOW', 0, int),
         pass_limit=_value('DYNAMO_FILEOPS_PASS_LIMIT', 200_000, int),
         consistency_roots=_value('DYNAMO_CONSISTENCY_ROOTS', '/store', str),
         consistency_safety_days=_value('DYNAMO_CONSISTENCY_SAFETY_DAYS', 28.0, float),

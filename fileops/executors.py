@@ -2,13 +2,16 @@
 server of the site. Each turns a Job into a services.Result; neither writes the database (the
 worker reports the results) nor decides what to retry (the updater does).
 """
+import errno
 import json
 import logging
+import os
 import threading
 import time
 
-from fileops.backends import ErrorKind, FileOpError, OpState, Side, TransferSpec
-from fileops.checksums import parse_checksum
+from fileops.backends import (CopyOutcome, CopyResult, ErrorKind, FileOpError, OpState, Side, TransferSpec,
+                              classify)
+from fileops.checksums import Accumulator, normalize_checksum, parse_checksum
 from fileops.models import TaskKind
 from fileops.pfn import PfnError, resolve_pfn
 from fileops.services import Result
@@ -67,12 +70,113 @@ def _pfn_failure(job, exc):
     return Result(job.id, False, error_kind=str(ErrorKind.INVALID), reason=f'no PFN: {exc}', retryable=False)
 
 
-class Gfal2Executor:
-    """Copies and deletions through a Gfal2Backend, one job per call (call it from many threads)."""
+class StreamedCopy:
+    """A copy between two XRootD servers read and written by this process through gfal2, instead of
+    the third-party copy gfal2 chooses: XRootD's client looks at a third-party copy 2.5 s after
+    starting it whatever its size, so files of a few MB move far faster streamed. The rules are the
+    backend's (Gfal2Backend.copy): a good file at the destination is left alone, a wrong one replaced,
+    the checksum verified at both ends, nothing left behind on failure."""
+    CHUNK = 4 << 20
 
-    def __init__(self, backend, sites):
+    def __init__(self, backend):
+        self.backend = backend
+        self._local = threading.local()
+
+    def _context(self):
+        import gfal2
+        local = self._local
+        if getattr(local, 'pid', None) != os.getpid():
+            local.ctx, local.pid = gfal2.creat_context(), os.getpid()
+        return local.ctx
+
+    def copy(self, source, dest, *, size, checksum):
+        started = time.monotonic()
+        if source == dest:
+            raise FileOpError(code=errno.EINVAL, kind=ErrorKind.INVALID, side=Side.TRANSFER,
+                              message=f'source and destination are the same file: {source}')
+        algorithm, expected = normalize_checksum(*checksum) if checksum else \
+            ('adler32', self.backend.checksum(source, 'adler32'))
+        replaced = False
+        present = self._stat(dest)
+        if present is not None:
+            if present.size == size and self.backend.checksum(dest, algorithm) == expected:
+                return CopyResult(CopyOutcome.ALREADY_PRESENT, source, dest, size, (algorithm, expected),
+                                  time.monotonic() - started)
+            self.backend.delete(dest)
+            replaced = True
+        t0 = time.monotonic()
+        try:
+            actual = self._stream(source, dest, algorithm)
+            if actual != expected:
+                raise FileOpError(code=errno.EIO, kind=ErrorKind.CHECKSUM_MISMATCH, side=Side.SOURCE,
+                                  message=f'{algorithm} of {source} is {actual}, expected {expected}')
+            written = self._stat(dest)
+            there = self.backend.checksum(dest, algorithm) if written is not None else None
+            if written is None or written.size != size or there != expected:
+                raise FileOpError(code=errno.EIO, kind=ErrorKind.CHECKSUM_MISMATCH, side=Side.DESTINATION,
+                                  message=f'{dest} holds {written.size if written else 0} bytes with {algorithm} '
+                                          f'{there}, expected {size} with {expected}')
+        except FileOpError:
+            self._remove(dest)
+            raise
+        return CopyResult(CopyOutcome.COPIED, source, dest, size, (algorithm, expected), time.monotonic() - started,
+                          time.monotonic() - t0, replaced)
+
+    def _stream(self, source, dest, algorithm):
+        import gfal2
+        ctx = self._context()
+        acc = Accumulator(algorithm)
+        parent = dest.rsplit('/', 1)[0]
+        try:
+            ctx.mkdir_rec(parent, 0o755)
+        except gfal2.GError as e:
+            if e.code != errno.EEXIST:
+                raise classify(e.code, e.message, side=Side.DESTINATION) from None
+        side, reader, writer = Side.SOURCE, None, None
+        try:
+            reader = ctx.open(source, 'r')
+            side = Side.DESTINATION
+            writer = ctx.open(dest, 'w')
+            while True:
+                side = Side.SOURCE
+                chunk = reader.read_bytes(self.CHUNK)
+                if not chunk:
+                    break
+                acc.update(chunk)
+                side = Side.DESTINATION
+                writer.write(chunk)
+        except gfal2.GError as e:
+            raise classify(e.code, e.message, side=side) from None
+        finally:
+            # gfal2's files close when their last reference goes: now, not with the traceback
+            reader = writer = None   # noqa: F841
+        return acc.hexdigest()
+
+    def _stat(self, pfn):
+        try:
+            return self.backend.stat(pfn)
+        except FileOpError as error:
+            if error.kind == ErrorKind.NO_SUCH_FILE:
+                return None
+            raise FileOpError(code=error.code, kind=error.kind, message=error.message, side=Side.DESTINATION) \
+                from None
+
+    def _remove(self, pfn):
+        try:
+            self.backend.delete(pfn)
+        except FileOpError as error:
+            log.warning('could not remove %s after a failed copy: %s', pfn, error)
+
+
+class Gfal2Executor:
+    """Copies and deletions through a Gfal2Backend, one job per call (call it from many threads).
+    Copies of files smaller than `stream_below` bytes between two XRootD servers are streamed."""
+
+    def __init__(self, backend, sites, *, stream_below=0):
         self.backend = backend
         self.sites = sites
+        self.stream_below = stream_below
+        self.streamed = StreamedCopy(backend) if stream_below > 0 else None
 
     def __call__(self, job):
         started = time.monotonic()
@@ -85,8 +189,12 @@ class Gfal2Executor:
             if job.kind == TaskKind.DELETION:
                 outcome = self.backend.delete(pfn).outcome
                 return Result(job.id, True, str(outcome), time.monotonic() - started, pfn)
-            result = self.backend.copy(source_pfn, pfn, size=job.size,
-                                       checksum=parse_checksum(job.checksum) if job.checksum else None)
+            checksum = parse_checksum(job.checksum) if job.checksum else None
+            if self.streamed is not None and job.size < self.stream_below and \
+                    source_pfn.startswith('root://') and pfn.startswith('root://'):
+                result = self.streamed.copy(source_pfn, pfn, size=job.size, checksum=checksum)
+            else:
+                result = self.backend.copy(source_pfn, pfn, size=job.size, checksum=checksum)
         except FileOpError as error:
             return failure(job, error, pfn=pfn, source_pfn=source_pfn, seconds=time.monotonic() - started)
         return Result(job.id, True, str(result.outcome), result.seconds, pfn, source_pfn)

@@ -152,15 +152,17 @@ _JOB_FIELDS = ('id', 'kind', 'site', 'source', 'lfn', 'size', 'checksum', 'execu
 
 
 @retried
-def tasks_claim(*, claim, limit, link_limit, site_limit, lease, max_interruptions, now=None):
+def tasks_claim(*, claim, limit, link_limit, site_limit, lease, max_interruptions, now=None, reap=True):
     """Take up to `limit` queued tasks for the worker `claim` (oldest first) as active, within
     `link_limit` active tasks per link and `site_limit` (or the site's own max_active) per site;
     returns [Job]. Claims are serialized (a row lock, or SQLite's write lock), so the limits hold
-    across any number of workers. Tasks of lost workers go back to the queue first."""
+    across any number of workers. Tasks of lost workers go back to the queue first (unless `reap`
+    is false: a worker claiming often reaps every few seconds only)."""
     now = now or timezone.now()
     with transaction.atomic(using=_db()):
         ClaimLock.objects.select_for_update().get_or_create(id=1)
-        _reap(now, max_interruptions)
+        if reap:
+            _reap(now, max_interruptions)
         links, sites = Counter(), Counter()
         for source, site, n in (FileTask.objects.filter(state=TaskState.ACTIVE).values_list('source', 'site')
                                 .annotate(n=Count('id')).order_by()):

@@ -24,6 +24,7 @@ log = logging.getLogger('dynamo.fileops')
 REPORT_EVERY = 0.2       # seconds between reports of finished tasks
 REPORT_BATCH = 200
 CHECK_EVERY = 5.0        # seconds between looks for a requested consistency check
+REAP_EVERY = 2.0         # seconds between the looks of a claiming worker for tasks of lost workers
 
 
 @dataclass
@@ -53,7 +54,7 @@ class Worker:
         if backend is None:
             from fileops.backends.gfal import Gfal2Backend
             backend = Gfal2Backend(ca_dir=self.cf.ca_dir or None, x509_proxy=os.environ.get('X509_USER_PROXY'))
-        self.gfal = Gfal2Executor(backend, self.sites)
+        self.gfal = Gfal2Executor(backend, self.sites, stream_below=self.cf.stream_below)
         self.jobs = queue.Queue()          # claimed gfal2 jobs not started yet
         self.results = queue.Queue()
         self.counts = Counts()
@@ -62,14 +63,18 @@ class Worker:
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._stopping = False
+        self._next_reap = 0.0
         self._fts = {}
 
     # ---------------------------------------------------------------- claiming and running
     def claim_batch(self, limit=None):
         started = time.monotonic()
+        reap = started >= self._next_reap
         jobs = services.tasks_claim(claim=self.claim, limit=limit or self.batch, link_limit=self.cf.link_active,
                                     site_limit=self.cf.site_active, lease=self.lease,
-                                    max_interruptions=self.cf.max_attempts)
+                                    max_interruptions=self.cf.max_attempts, reap=reap)
+        if reap:
+            self._next_reap = started + REAP_EVERY
         self.counts.claim_seconds += time.monotonic() - started
         self.counts.claimed += len(jobs)
         return jobs
@@ -83,28 +88,28 @@ class Worker:
                 fts_groups.setdefault((storage.fts_endpoint if storage else '', storage.x509_proxy if storage else '',
                                        job.kind), []).append(job)
             else:
-                self._begin()
                 self.jobs.put(job)
+        self._begin(len(jobs))
         while len(self._threads) < min(self.threads, self.inflight):
             thread = threading.Thread(target=self._copier, name=f'fileops-{len(self._threads)}', daemon=True)
             thread.start()
             self._threads.append(thread)
         for (endpoint, proxy, _), group in fts_groups.items():
-            self._begin()
             threading.Thread(target=self._run_fts, args=(endpoint, proxy, group, stop), daemon=True,
                              name='fileops-fts3').start()
 
-    def _begin(self):
+    def _begin(self, n):
         with self._lock:
-            self._inflight += 1
+            self._inflight += n
 
-    def _end(self):
+    def _end(self, n):
         with self._lock:
-            self._inflight -= 1
+            self._inflight -= n
             self._idle.notify_all()
 
     @property
     def inflight(self):
+        """Jobs claimed and not reported yet (their tasks are still active in the database)."""
         with self._lock:
             return self._inflight
 
@@ -118,19 +123,24 @@ class Worker:
             except Exception as exc:   # noqa: BLE001 - a bug must fail the task, not the thread
                 log.exception('task %d failed unexpectedly', job.id)
                 self.results.put(services.Result(job.id, False, error_kind='other', reason=f'worker error: {exc}'))
-            finally:
-                self._end()
 
     def _run_fts(self, endpoint, proxy, jobs, stop):
+        delivered = set()
+
+        def deliver(result):
+            delivered.add(result.id)
+            self.results.put(result)
         try:
-            self._fts_executor(endpoint, proxy).run(jobs, self.results.put, stop)
+            self._fts_executor(endpoint, proxy).run(jobs, deliver, stop)
         except Exception as exc:   # noqa: BLE001
             log.exception('FTS3 jobs at %s failed unexpectedly', endpoint)
             for job in jobs:
-                self.results.put(services.Result(job.id, False, error_kind='other', reason=f'worker error: {exc}'))
+                if job.id not in delivered:
+                    deliver(services.Result(job.id, False, error_kind='other', reason=f'worker error: {exc}'))
         finally:
             connection.close()
-            self._end()
+            # jobs left when stopping: their tasks go back to the queue with their FTS3 job (serve)
+            self._end(len(jobs) - len(delivered))
 
     def _fts_executor(self, endpoint, proxy):
         key = (endpoint, proxy)
@@ -165,6 +175,7 @@ class Worker:
                 self.results.put(r)
             close_old_connections()
             return 0
+        self._end(len(results))
         self.counts.report_seconds += time.monotonic() - started
         for r in results:
             self.counts.copy_seconds += r.seconds
@@ -203,7 +214,7 @@ class Worker:
             if time.monotonic() - beat > self.lease / 3:
                 self.heartbeat()
                 beat = time.monotonic()
-            if done and self.results.empty():
+            if done:
                 return len(jobs)
 
     def serve(self, stop, *, poll=None, once=False, checks=True, idle_exit=None):
@@ -292,8 +303,7 @@ class Worker:
             waiting.append(job)
         if waiting:
             services.tasks_release_claim(claim=self.claim, ids=[j.id for j in waiting])
-            with self._lock:
-                self._inflight -= len(waiting)
+            self._end(len(waiting))
         with self._lock:
             while self._inflight:
                 self._idle.wait(1.0)
