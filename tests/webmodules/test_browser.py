@@ -254,7 +254,7 @@ def test_navigation_links_lead_to_working_pages(web, tab):
     page = t.goto('/web/inventory/')
     page.wait_for_selector('#usage-chart .usage-row')
     for label, selector in (('Datasets', '#datasets-table table'), ('Replicas', '#replicas-table table'),
-                            ('Applications', '#apps-table table'), ('History', '#history-empty'),
+                            ('Applications', '#apps-table table, #apps-table .empty'), ('History', '#history-empty'),
                             ('Sites', '#usage-chart .usage-row')):
         page.click(f'header nav a:text-is("{label}")')
         page.wait_for_load_state('networkidle')
@@ -274,7 +274,7 @@ def test_pages_load_without_any_console_error(web, tab):
                         (f'/web/inventory/dataset?name={MUON}', '#dataset-blocks'),
                         ('/web/inventory/history', '#history-empty'), ('/web/', '.module-pages'),
                         ('/api/', '.opblock-tag-section'),
-                        ('/web/applications/', '#apps-table table')):
+                        ('/web/applications/', '#apps-table table, #apps-table .empty')):
         t.goto(path).wait_for_selector(ready)
     # every message counts, including the browser's request for /favicon.ico
     assert t.problems == []
