@@ -109,6 +109,19 @@ LAYERS = [
                            'webmodules')),
     ('execution', ('webmodules', 'detox', 'dealer', 'transfers', 'fileops')),
     ('execution.protocol', ('django', 'execution.models', 'dynamo_site')),
+    # the capabilities: the records below the decisions, the decisions below the file operations'
+    # engine only by those records, the schedule above them all by the cycles' names only
+    ('transfers', ('detox', 'dealer', 'fileops', 'schedule', 'usage')),
+    ('detox', ('dealer', 'fileops', 'schedule')),
+    ('dealer', ('fileops', 'schedule')),
+    ('fileops', ('detox', 'dealer', 'schedule')),
+    ('schedule', ('detox', 'dealer', 'fileops', 'transfers', 'usage')),
+    # the pure cores of Detox and Dealer: a policy over an image -> a plan
+    ('detox.cycle', ('django', 'execution', 'inventory.models', 'inventory.store', 'inventory.services')),
+    ('detox.policyfile', ('django', 'execution', 'inventory.models', 'inventory.store', 'inventory.services')),
+    ('detox.plan', ('django', 'execution', 'inventory.models', 'inventory.store', 'inventory.services')),
+    ('detox.image', ('django', 'execution', 'inventory.models', 'inventory.store', 'inventory.services')),
+    ('dealer.cycle', ('django', 'execution', 'inventory.models', 'inventory.store', 'inventory.services')),
 ]
 
 
@@ -144,3 +157,21 @@ def test_the_client_side_of_the_socket_imports_nothing_of_the_server():
 
 def test_the_cycle_finder_finds_a_cycle():
     assert cycles({'a': {'b'}, 'b': {'c'}, 'c': {'a'}, 'd': {'a'}}) == [['a', 'b', 'c']]
+
+
+PURE = ('inventory.objects', 'policy', 'detox.cycle', 'detox.policyfile', 'detox.plan', 'detox.image',
+        'dealer.cycle', 'fileops.backends', 'fileops.pfn', 'fileops.checksums', 'execution.protocol')
+
+
+def test_the_pure_cores_import_no_django():
+    """What computes (the object graph, the policy language, the cycles' cores, the storage
+    backends) is testable and forkable without Django."""
+    found = []
+    for module, path in project_modules().items():
+        if not any(_within(module, pure) for pure in PURE):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ''] if isinstance(node, ast.ImportFrom) else []
+            found += [f'{module}: {name}' for name in names if name.split('.')[0] == 'django']
+    assert found == []
