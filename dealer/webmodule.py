@@ -3,9 +3,18 @@ the /web/dealer page (per-site projected and physical occupancy, a cycle's place
 rejections by reason). Reads only."""
 from dealer import cycle as dealer_cycle
 from dealer import selectors
-from webmodules.base import HTMLMixin, IllFormedRequest, NotFound, WebModule, yesno
+from webmodules.base import HTMLMixin, IllFormedRequest, NotFound, Param, WebModule, yesno
+from webmodules.schemas import ANY, BOOLEAN, INTEGER, ISO_TIME, NUMBER, STRING, array, nullable, obj
 
 TB = 1e12
+CYCLE = Param('cycle', description='a cycle id, or latest (default); also `id`', example='latest')
+_CYCLE = obj({'id': INTEGER, 'partition': STRING, 'state': STRING, 'test': BOOLEAN, 'started': nullable(ISO_TIME),
+              'finished': nullable(ISO_TIME), 'user': nullable(STRING), 'comment': nullable(STRING),
+              'application': nullable(INTEGER), 'seed': ANY, 'policy_sha256': nullable(STRING),
+              'policy_filename': nullable(STRING), 'inventory_seq': nullable(INTEGER), 'seq': nullable(INTEGER),
+              'num_proposals': nullable(INTEGER), 'num_accepted': nullable(INTEGER), 'num_rejected': nullable(INTEGER),
+              'num_replicas': nullable(INTEGER), 'num_transfers': nullable(INTEGER), 'volume': nullable(NUMBER),
+              'rejections': ANY, 'message': nullable(STRING)}, required=['id', 'partition', 'state', 'test'], extra=True)
 
 
 def _cycle(request):
@@ -37,6 +46,10 @@ def _text(request, name):
 
 class Cycles(WebModule):
     """Dealer cycles, newest first: `partition`, `test` (yes/no), `limit` (default 100)."""
+    parameters = (Param('partition', description='cycles of this partition'),
+                  Param('test', 'yesno', description='test cycles (y) or real ones (n)'),
+                  Param('limit', 'integer', default=100, description='at most this many (up to 10000)'))
+    response = array(_CYCLE)
 
     def run(self, caller, request, inventory):
         return selectors.cycles(partition=_text(request, 'partition'), test=yesno(request, 'test'),
@@ -45,6 +58,9 @@ class Cycles(WebModule):
 
 class Cycle(WebModule):
     """One cycle (`cycle` = id or latest): its summary, plugins, sites, rejections, timings."""
+    parameters = (CYCLE,)
+    response = dict(_CYCLE, properties=dict(_CYCLE['properties'], plugins=ANY, sites=ANY, site_rejections=ANY,
+                                            timings=ANY, rows_dropped=ANY, policy=nullable(STRING)))
 
     def run(self, caller, request, inventory):
         return selectors.cycle_detail(_cycle(request))
@@ -55,6 +71,14 @@ class Decisions(WebModule):
     dataset (blocks), group, site, decision (accepted/rejected), reason code and detail, and the
     candidate sites rejected per reason. Filters: `decision`, `reason`, `plugin`, `site`,
     `dataset`; `offset`, `limit` (default 1000, at most 10000)."""
+    parameters = (CYCLE, Param('decision', description='accepted or rejected'), Param('reason', description='a reason code'),
+                  Param('plugin'), Param('site'), Param('dataset'), Param('offset', 'integer', default=0),
+                  Param('limit', 'integer', default=1000, description='at most 10000'))
+    response = array(obj({'order': INTEGER, 'plugin': STRING, 'dataset': STRING, 'blocks': nullable(array(STRING)),
+                          'size': nullable(NUMBER), 'group': nullable(STRING), 'site': nullable(STRING),
+                          'decision': STRING, 'reason': nullable(STRING), 'detail': nullable(STRING),
+                          'site_rejections': ANY, 'request_id': nullable(INTEGER), 'why': ANY},
+                         required=['order', 'plugin', 'dataset', 'decision'], extra=True))
 
     def run(self, caller, request, inventory):
         cycle = _cycle(request)
