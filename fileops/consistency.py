@@ -70,20 +70,27 @@ class _Namer:
     """PFN -> LFN for one site: the backend rule inverted, or, for a site with a filename mapping,
     a prefix swap of each root that is accepted only when the mapping gives the PFN back."""
 
+    PROBE = 'dynamo-consistency-probe'
+
     def __init__(self, backend, mapping, roots):
         self.backend, self.mapping = backend, mapping
         self.prefixes = []
         if mapping.get('gfal2'):
             for root in roots:
                 try:
-                    self.prefixes.append((root, resolve_pfn(root, filename_mapping=mapping).rstrip('/')))
+                    self.prefixes.append((root, self.root_pfn(root)))
                 except PfnError:
                     pass
 
     def root_pfn(self, root):
-        if self.mapping.get('gfal2'):
-            return resolve_pfn(root, filename_mapping=self.mapping)
-        return join_backend(self.backend, root)
+        """The PFN of the directory of an LFN root: for a mapping, where a file just under the root
+        goes (chains usually match /store/(.*), not /store itself)."""
+        if not self.mapping.get('gfal2'):
+            return join_backend(self.backend, root)
+        probe = resolve_pfn(f'{root.rstrip("/")}/{self.PROBE}', filename_mapping=self.mapping)
+        if not probe.endswith('/' + self.PROBE):
+            raise PfnError(f'the mapping does not place {root} as a directory')
+        return probe[:-len(self.PROBE) - 1]
 
     def lfn(self, path):
         if '://' not in path:
