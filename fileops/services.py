@@ -202,6 +202,15 @@ def tasks_claim(*, claim, limit, link_limit, site_limit, lease, max_interruption
     return taken
 
 
+@retried
+def tasks_reap(*, max_interruptions, now=None):
+    """Tasks of lost workers back to the queue (the updater's pass does it too: workers that all died
+    leave nobody else to)."""
+    with transaction.atomic(using=_db()):
+        ClaimLock.objects.select_for_update().get_or_create(id=1)
+        return _reap(now or timezone.now(), max_interruptions)
+
+
 def _reap(now, max_interruptions):
     """Active tasks whose worker is gone (lease expired, or a dead process on this host) go back to
     the queue; a task that lost its worker `max_interruptions` times is held."""
@@ -212,13 +221,15 @@ def _reap(now, max_interruptions):
             .values_list('claim', flat=True).distinct():
         if claim not in lost and not _alive(claim):
             lost.add(claim)
+    count = 0
     for claim in lost:
         rows = FileTask.objects.filter(state=TaskState.ACTIVE, claim=claim)
         reason = f'interrupted: its worker {claim} was lost'
-        rows.filter(interruptions__gte=max_interruptions - 1).update(
+        count += rows.filter(interruptions__gte=max_interruptions - 1).update(
             state=TaskState.HELD, reason=f'{reason} ({max_interruptions} times)', finished=now, claim='')
-        rows.update(state=TaskState.QUEUED, claim='', interruptions=F('interruptions') + 1, reason=reason,
-                    lease_until=None)
+        count += rows.update(state=TaskState.QUEUED, claim='', interruptions=F('interruptions') + 1, reason=reason,
+                             lease_until=None)
+    return count
 
 
 def _alive(claim):

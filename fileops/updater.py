@@ -58,6 +58,7 @@ def update(context, *, params=None, now=None):
     summary.update(close_operations(changes))
     summary.update(expand(inventory, limit=limit))
     summary.update(sample_links(now=now))
+    summary['reaped'] = services.tasks_reap(max_interruptions=cf.max_attempts)
     summary.update(dispatch(inventory, cf=cf, limit=limit, now=now))
     summary.update(consistency.apply_reports(changes))
     summary['purged'] = services.tasks_purge(before=timezone.now() - timezone.timedelta(days=cf.keep_days))

@@ -143,3 +143,55 @@ def test_a_removed_replica_or_a_cancelled_record_cancels_the_waiting_tasks(grid,
     assert states(block='b2') == ['cancelled', 'cancelled']
     assert BlockTransfer.objects.get(block='b2').state == 'cancelled'
     assert grid.work().claimed == 0
+
+
+def test_operators_list_release_and_cancel_tasks_by_filters(grid, sites):
+    from tests.conftest import manage
+    files = grid.add_dataset(DS, {'b1': 2, 'b2': 1}, at='T2_A')
+    for lfn in files:
+        sites['T2_A'].path(lfn).unlink()                  # lost at the only source
+    grid.transfer(DS, 'b1', 'T2_B')
+    grid.transfer(DS, 'b2', 'T2_C')
+    grid.cycle()
+    grid.work()
+    grid.cycle()
+    assert states() == ['held'] * 3
+    listed = manage('dynamo_fileops', '--list', '--state', 'held', '--site', 'T2_B')
+    assert listed.returncode == 0 and '2 of 2 tasks' in listed.stdout, listed.stderr
+    assert 'no source left: T2_A failed for good' in listed.stdout
+    assert manage('dynamo_fileops', '--release').returncode != 0          # a filter is required
+    assert 'unknown state' in manage('dynamo_fileops', '--list', '--state', 'stuck').stderr
+    # the files come back at A: released, the tasks are tried again and succeed
+    for lfn, data in files.items():
+        sites['T2_A'].plant(lfn, data)
+    released = manage('dynamo_fileops', '--release', '--site', 'T2_B')
+    assert released.returncode == 0 and '2 tasks released' in released.stdout
+    cancelled = manage('dynamo_fileops', '--cancel', '--dataset', DS, '--site', 'T2_C', '--reason', 'not needed')
+    assert cancelled.returncode == 0 and '1 tasks cancelled' in cancelled.stdout
+    grid.settle()
+    assert states(site='T2_B') == ['done', 'done'] and states(site='T2_C') == ['cancelled']
+    assert FileTask.objects.get(site='T2_C').reason == 'not needed'
+    assert grid.replica(DS, 'b1', 'T2_B').is_complete()
+    assert BlockTransfer.objects.get(site='T2_B').state == 'done'
+    assert BlockTransfer.objects.get(site='T2_C').state == 'cancelled'
+
+
+def test_a_lost_worker_s_tasks_go_back_to_the_queue_once_its_lease_runs_out(grid, sites):
+    from django.utils import timezone
+    from fileops import services
+    grid.add_dataset(DS, {'b1': 2}, at='T2_A')
+    grid.transfer(DS, 'b1', 'T2_B')
+    grid.cycle()
+    jobs = services.tasks_claim(claim='otherhost:1:gone', limit=10, link_limit=10, site_limit=10, lease=60,
+                                max_interruptions=5)
+    assert len(jobs) == 2 and states() == ['active', 'active']
+    assert grid.cycle().get('reaped') is None                 # its lease holds
+    FileTask.objects.update(lease_until=timezone.now() - timezone.timedelta(seconds=1))
+    assert grid.cycle()['reaped'] == 2
+    assert states() == ['queued', 'queued']
+    # a late report of the lost worker counts for nothing
+    assert services.tasks_report(claim='otherhost:1:gone', results=[services.Result(jobs[0].id, True, 'copied')],
+                                 backoff=lambda n: 0) == 0
+    grid.settle()
+    assert states() == ['done', 'done'] and grid.replica(DS, 'b1', 'T2_B').is_complete()
+    assert sorted(FileTask.objects.values_list('interruptions', 'attempts')) == [(1, 0), (1, 0)]
