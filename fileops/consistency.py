@@ -172,25 +172,34 @@ def read_dump(path, site_name, *, roots):
 
 
 # ------------------------------------------------------------------------------ the inventory's side
-def inventory_files(site_name, *, roots):
-    """{lfn: size} of the files the inventory's block replicas at the site hold, under `roots`, read
-    from the store (a worker has no image): complete replicas hold every file of their block."""
+def inventory_files(site_name, *, roots, lfns=None):
+    """{lfn: size} of the files the inventory's block replicas at the site hold, under `roots` (of
+    `lfns` only, when given), read from the store (a worker has no image): complete replicas hold
+    every file of their block."""
     db = FileTask.objects.db
+    complete = ('SELECT f.name, f.size FROM dyn_block_replicas br JOIN dyn_files f ON f.block_id = br.block_id '
+                'WHERE br.site_id = %s AND br.is_complete = %s')
+    partial = ('SELECT f.name, f.size FROM dyn_block_replica_files brf JOIN dyn_files f ON f.id = brf.file_id '
+               'WHERE brf.site_id = %s')
+    files = {}
     with connections[db].cursor() as c:
         c.execute('SELECT id FROM dyn_sites WHERE name = %s', [site_name])
         row = c.fetchone()
         if row is None:
             raise ConsistencyError(f'no site {site_name} in the inventory')
         site_id = row[0]
-        files = {}
-        c.execute('SELECT f.name, f.size FROM dyn_block_replicas br JOIN dyn_files f ON f.block_id = br.block_id '
-                  'WHERE br.site_id = %s AND br.is_complete = %s', [site_id, True])
-        for name, size in c:
-            files[name] = size
-        c.execute('SELECT f.name, f.size FROM dyn_block_replica_files brf JOIN dyn_files f ON f.id = brf.file_id '
-                  'WHERE brf.site_id = %s', [site_id])
-        for name, size in c:
-            files[name] = size
+        if lfns is None:
+            for sql, params in ((complete, [site_id, True]), (partial, [site_id])):
+                c.execute(sql, params)
+                files.update(c)
+        else:
+            lfns = sorted(lfns)
+            for start in range(0, len(lfns), _CHUNK):
+                chunk = lfns[start:start + _CHUNK]
+                names = f' AND f.name IN ({", ".join(["%s"] * len(chunk))})'
+                for sql, params in ((complete, [site_id, True]), (partial, [site_id])):
+                    c.execute(sql + names, params + chunk)
+                    files.update(c)
     if roots != ['/']:
         files = {lfn: size for lfn, size in files.items() if _under(lfn, roots)}
     return files
@@ -222,7 +231,8 @@ class Comparison:
 
 def compare(*, before, after, listing, touched, now, safety_seconds):
     """Missing: held by the inventory before and after the listing, not listed (or with another
-    size). Orphans: listed, held neither before nor after. Files in `touched` are neither."""
+    size). Orphans: listed, held neither before nor after. Files in `touched` are neither. `after`
+    may hold only the files that differ between `before` and the listing."""
     missing, orphans, young = [], [], []
     skipped = 0
     listed = listing.files
@@ -269,7 +279,11 @@ def run_check(report, *, listing=None, backend=None):
         before = inventory_files(report.site, roots=roots)
         if listing is None:
             listing = list_storage(report.site, roots=roots, backend=backend)
-        after = inventory_files(report.site, roots=roots)
+        # after the listing, only the files that differ need reading again
+        listed = listing.files
+        differ = {lfn for lfn, size in before.items() if lfn not in listed or listed[lfn][0] != size}
+        differ.update(lfn for lfn in listed if lfn not in before)
+        after = inventory_files(report.site, roots=roots, lfns=differ)
         since = min(start, listing.taken)
         touched = touched_lfns(report.site, since)
         result = compare(before=before, after=after, listing=listing, touched=touched, now=time.time(),
