@@ -8,7 +8,7 @@ import time
 import pytest
 
 from tests.conftest import make_reader, manage
-from tests.webmodules.helpers import CERN, MIT, MUON, TTBAR, write_module, ERRORS
+from tests.webmodules.helpers import CERN, ERRORS, MIT, MUON, TTBAR
 from tests.webmodules.test_browser import browser, tab, wait_for_query  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.e2e

@@ -8,8 +8,7 @@ from django.conf import settings
 
 from inventory import injection, selectors
 from webmodules.base import IllFormedRequest, InvalidRequest, MissingParameter, Param, WebModule, yesno
-from webmodules.schemas import (BOOLEAN, BYTES, INTEGER, NUMBER, STRING, UNIX_TIME, array, mapping, nullable,
-                                obj)
+from webmodules.schemas import BOOLEAN, BYTES, INTEGER, NUMBER, STRING, UNIX_TIME, array, nullable, obj
 
 from .pages import (DatasetPage, DatasetSearchPage, HistoryPage, ReplicaTablePage, SitePage, SiteUsagePage)
 from .quotas import Quotas, SetQuota
