@@ -3,8 +3,17 @@ a file, which of them a transfer takes, and the file list a block replica has af
 arrived or went. No Django, no storage: the updater calls these and writes what they say.
 """
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from inventory.objects import BlockReplica, SiteStatus, StorageType
+
+
+class StoredFile(NamedTuple):
+    """A file of a block as the store has it (`checksum`: 'algorithm:value', adler32 when it has one)."""
+    id: int
+    lfn: str
+    size: int
+    checksum: str
 
 
 def find_block_replica(inventory, site_name, dataset_name, block_name):
@@ -22,17 +31,17 @@ def find_block_replica(inventory, site_name, dataset_name, block_name):
     return None
 
 
-def missing_files(br):
-    """The files of br's block that br does not hold, in LFN order."""
+def missing_files(br, files):
+    """Of `files` (its block's), those br does not hold, in LFN order."""
     if br.file_ids is None:
         return []
     held = set(br.file_ids)
-    return sorted((f for f in br.block.files if f.id not in held and f.lfn not in held), key=lambda f: f.lfn)
+    return sorted((f for f in files if f.id not in held and f.lfn not in held), key=lambda f: f.lfn)
 
 
-def held_files(br):
-    """The files br holds, in LFN order."""
-    return sorted(br.files(), key=lambda f: f.lfn)
+def held_files(br, files):
+    """Of `files` (its block's), those br holds, in LFN order."""
+    return sorted((f for f in files if br.has_file(f)), key=lambda f: f.lfn)
 
 
 def source_replicas(block, lfile, destination):

@@ -13,6 +13,7 @@ It all happens in the commit, which has the image and the write path: the run in
 application has nothing to compute that the commit would not have to check again against the
 image of its own moment.
 """
+import json
 import logging
 import math
 import time
@@ -25,7 +26,7 @@ from fileops import consistency, services
 from fileops.conf import conf as fileops_conf
 from fileops.models import FileTask, LinkSample, SiteStorage, TaskKind, TaskState
 from fileops.pfn import PfnError, resolve_pfn
-from fileops.planning import (Tried, choose_source, find_block_replica, held_files, missing_files,
+from fileops.planning import (StoredFile, Tried, choose_source, find_block_replica, held_files, missing_files,
                               source_replicas, with_files)
 from transfers.models import BlockDeletion, BlockTransfer, OperationState
 
@@ -110,7 +111,8 @@ def apply_finished(changes, *, limit):
         for key, br in replicas.items():
             if br is None:
                 continue     # the replica went meanwhile: nothing to record it in
-            by_lfn, sizes = files.get(br.block.id, ({}, {}))
+            stored = files.get(br.block.id, ())
+            by_lfn, sizes = {f.lfn: f.id for f in stored}, {f.id: f.size for f in stored}
             added = [by_lfn[lfn] for lfn, kind in events[key].items() if kind == TaskKind.TRANSFER and lfn in by_lfn]
             removed = [by_lfn[lfn] for lfn, kind in events[key].items() if kind == TaskKind.DELETION and lfn in by_lfn]
             new = with_files(br, block_files=sizes, added=added, removed=removed, last_update=now)
@@ -129,18 +131,25 @@ def apply_finished(changes, *, limit):
 
 
 def block_files(block_ids):
-    """{block id: ({lfn: file id}, {file id: size})} of the blocks, read from the store in a few
-    queries (the file catalog reads one block at a time)."""
+    """{block id: [StoredFile]} of the blocks, read from the store in a few queries (the file catalog
+    reads one block at a time)."""
     from inventory.models import File
     out = {}
-    block_ids = list(block_ids)
+    block_ids = sorted(set(block_ids))
     for start in range(0, len(block_ids), _CHUNK):
-        for fid, block_id, lfn, size in (File.objects.filter(block_id__in=block_ids[start:start + _CHUNK])
-                                         .values_list('id', 'block_id', 'name', 'size')):
-            by_lfn, sizes = out.setdefault(block_id, ({}, {}))
-            by_lfn[lfn] = fid
-            sizes[fid] = size
+        for fid, block_id, lfn, size, checksum in (File.objects.filter(block_id__in=block_ids[start:start + _CHUNK])
+                                                   .values_list('id', 'block_id', 'name', 'size', 'checksum')):
+            out.setdefault(block_id, []).append(StoredFile(fid, lfn, size, _checksum(checksum)))
     return out
+
+
+def _checksum(text):
+    """'adler32:value' (or the first algorithm's) from the store's JSON pairs."""
+    pairs = [tuple(p) for p in json.loads(text)] if text else []
+    for algorithm, value in pairs:
+        if algorithm == 'adler32':
+            return f'adler32:{value}'
+    return f'{pairs[0][0]}:{pairs[0][1]}' if pairs else ''
 
 
 # ------------------------------------------------------------------------------ 2. records close
@@ -241,15 +250,6 @@ def _settle(moves, model, op_id, state, tasks):
 
 
 # ------------------------------------------------------------------------------ 3. new records
-def _checksum(lfile):
-    pairs = dict(lfile.checksum)
-    if 'adler32' in pairs:
-        return f'adler32:{pairs["adler32"]}'
-    for algorithm, value in lfile.checksum:
-        return f'{algorithm}:{value}'
-    return ''
-
-
 def _pending_lfns(kind, site, lfns):
     """The LFNs among `lfns` with a pending task of `kind` at `site`."""
     found = set()
@@ -269,27 +269,32 @@ def expand(inventory, *, limit):
     counts = Counter()
     moves = defaultdict(list)
     cancel_deletions = defaultdict(set)        # site -> lfns
-    for op in BlockTransfer.objects.filter(state=OperationState.NEW).order_by('id')[:limit]:
+    transfers = list(BlockTransfer.objects.filter(state=OperationState.NEW).order_by('id')[:limit])
+    deletions = list(BlockDeletion.objects.filter(state=OperationState.NEW).order_by('id')[:limit])
+    replicas = {(op.site, op.dataset, op.block): find_block_replica(inventory, op.site, op.dataset, op.block)
+                for op in transfers + deletions}
+    stored = block_files(br.block.id for br in replicas.values() if br is not None)
+    for op in transfers:
         if budget <= 0:
             break
-        br = find_block_replica(inventory, op.site, op.dataset, op.block)
+        br = replicas[(op.site, op.dataset, op.block)]
         if br is None:
             moves[(BlockTransfer, OperationState.CANCELLED, 'the block replica is gone')].append(op.id)
             continue
-        files = missing_files(br)
+        files = missing_files(br, stored.get(br.block.id, ()))
         pending = _pending_lfns(TaskKind.TRANSFER, op.site, [f.lfn for f in files])
         for f in files:
             cancel_deletions[op.site].add(f.lfn)
             if f.lfn in pending:
                 continue
             rows.append(FileTask(kind=TaskKind.TRANSFER, site=op.site, lfn=f.lfn, dataset=op.dataset, block=op.block,
-                                 size=f.size, checksum=_checksum(f), transfer_id=op.id, created=now))
+                                 size=f.size, checksum=f.checksum, transfer_id=op.id, created=now))
         budget -= len(files)
         moves[(BlockTransfer, OperationState.ACTIVE, None)].append(op.id)
-    for op in BlockDeletion.objects.filter(state=OperationState.NEW).order_by('id')[:limit]:
+    for op in deletions:
         if budget <= 0:
             break
-        br = find_block_replica(inventory, op.site, op.dataset, op.block)
+        br = replicas[(op.site, op.dataset, op.block)]
         if br is None:
             moves[(BlockDeletion, OperationState.DONE, 'the block replica had gone already')].append(op.id)
             continue
@@ -297,12 +302,12 @@ def expand(inventory, *, limit):
             moves[(BlockDeletion, OperationState.CANCELLED, f'the block replica is owned by {br.group.name}')] \
                 .append(op.id)
             continue
-        files = held_files(br)
+        files = held_files(br, stored.get(br.block.id, ()))
         pending = _pending_lfns(TaskKind.DELETION, op.site, [f.lfn for f in files])
         for f in files:
             if f.lfn not in pending:
                 rows.append(FileTask(kind=TaskKind.DELETION, site=op.site, lfn=f.lfn, dataset=op.dataset,
-                                     block=op.block, size=f.size, checksum=_checksum(f), deletion_id=op.id,
+                                     block=op.block, size=f.size, checksum=f.checksum, deletion_id=op.id,
                                      created=now))
         budget -= len(files)
         moves[(BlockDeletion, OperationState.ACTIVE, None)].append(op.id)
@@ -334,7 +339,11 @@ def dispatch(inventory, *, cf, limit, now=None):
                   .order_by('id').values_list('id', 'kind', 'state', 'site', 'dataset', 'block', 'lfn', 'attempts',
                                               'tried', 'reason', 'origin')[:limit])
     assignments, holds, cancels = [], [], []
-    files_of = {}
+    candidates = list(candidates)
+    dests = {(site, dataset, block): find_block_replica(inventory, site, dataset, block)
+             for _, kind, _, site, dataset, block, *_ in candidates if kind == TaskKind.TRANSFER}
+    files_of = {block_id: {f.lfn: f for f in files}
+                for block_id, files in block_files(br.block.id for br in dests.values() if br is not None).items()}
     for task_id, kind, state, site_name, dataset, block, lfn, attempts, tried_json, reason, origin in candidates:
         tried, final = services.read_tried(tried_json)
         if state == TaskState.FAILED and final:
@@ -358,14 +367,11 @@ def dispatch(inventory, *, cf, limit, now=None):
             else:
                 assignments.append((task_id, '', executor))
             continue
-        dest = find_block_replica(inventory, site_name, dataset, block)
+        dest = dests[(site_name, dataset, block)]
         if dest is None:
             cancels.append((task_id, 'the block replica is gone'))
             continue
-        key = (dataset, block)
-        if key not in files_of:
-            files_of[key] = {f.lfn: f for f in dest.block.files}
-        lfile = files_of[key].get(lfn)
+        lfile = files_of.get(dest.block.id, {}).get(lfn)
         if lfile is None:
             cancels.append((task_id, 'the file is no longer in the inventory'))
             continue
