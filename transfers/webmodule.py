@@ -10,10 +10,30 @@ from contextlib import contextmanager
 
 from execution.runtime import RUNTIME
 from transfers import resolve, selectors, services
-from webmodules.base import AuthorizationError, InvalidRequest, MethodNotAllowed, WebModule, yesno
+from webmodules.base import AuthorizationError, InvalidRequest, MethodNotAllowed, Param, WebModule, yesno
+from webmodules.schemas import ANY, BOOLEAN, INTEGER, ISO_TIME, STRING, array, nullable, obj
 
 DEFAULT_GROUP = 'AnalysisOps'
 PAGE = 100           # requests a poll answers unless it asks for more (limit, offset)
+
+# the API description (webmodules/openapi.py)
+_LIST = {'type': ['string', 'array'], 'items': {'type': 'string'}}
+_ITEM = Param('item', 'pattern', description='datasets or DATASET#BLOCK (repeatable, also item[])')
+_SITE = Param('site', 'pattern', description='site names or patterns (repeatable, also site[]; !pattern excludes)')
+_REQUEST_ID = Param('request_id', 'integer', description='the request')
+_ACTION = obj({'item': STRING, 'site': STRING, 'status': STRING, 'reason': nullable(STRING), 'updated': nullable(ISO_TIME)},
+              extra=True)
+_RECORD = obj({'request_id': INTEGER, 'item': ANY, 'site': ANY, 'site_patterns': ANY, 'status': STRING,
+               'reason': nullable(STRING), 'user': nullable(STRING), 'dn': nullable(STRING), 'comment': nullable(STRING),
+               'request_count': INTEGER, 'first_request': nullable(ISO_TIME), 'last_request': nullable(ISO_TIME),
+               'updated': nullable(ISO_TIME), 'actions': array(_ACTION)},
+              required=['request_id', 'item', 'site', 'status', 'actions'], extra=True)
+_POLL = (Param('request_id', 'integer', description='requests by id (repeatable)'),
+         Param('item', 'pattern', description='requests naming these items (a dataset also finds its blocks)'),
+         Param('site', 'pattern', description='requests at these sites'),
+         Param('status', description='requests in these states (repeatable)'),
+         Param('user', description='requests of these users (repeatable)'),
+         Param('limit', 'integer', default=PAGE, description='at most 10000'), Param('offset', 'integer', default=0))
 
 
 def _params(module, request):
@@ -74,6 +94,13 @@ class Copy(_Base):
     `request_id` to change a request that is still new. An open request containing all the items
     and sites is reused (its request_count rises). Returns the request's record (in a list)."""
     must_authenticate = True
+    methods = ('POST',)
+    parameters = (_ITEM, _SITE, Param('group', description=f'the owning group (default {DEFAULT_GROUP})'),
+                  Param('n', 'integer', default=1, description='copies among the sites; 0 = one at every site'),
+                  Param('comment'), Param('request_id', 'integer', description='change this request (still new)'))
+    request_body = obj({'item': _LIST, 'site': _LIST, 'group': STRING, 'n': {'type': ['integer', 'string']},
+                        'comment': STRING, 'request_id': {'type': ['integer', 'string']}}, required=[])
+    response = array(_RECORD)
 
     def run(self, caller, request, inventory):
         _no_get(self, '/data/request/copy')
@@ -118,6 +145,9 @@ class PollCopy(_Base):
     """Copy requests, newest first, with their actions: by `request_id`, `item` (a dataset also
     finds requests of its blocks), `site`, `status`, `user` (each repeatable; items and sites may
     be patterns); `limit` (default 100, at most 10000), `offset`."""
+    methods = ('GET', 'POST')
+    parameters = _POLL
+    response = array(_RECORD)
 
     def run(self, caller, request, inventory):
         params = _params(self, request)
@@ -128,6 +158,10 @@ class PollCopy(_Base):
 class CancelCopy(_Base):
     """Cancel copy request `request_id` (POST; its owner, or an operator/admin of target request)."""
     must_authenticate = True
+    methods = ('POST',)
+    parameters = (_REQUEST_ID,)
+    request_body = obj({'request_id': {'type': ['integer', 'string']}}, required=[])
+    response = array(_RECORD)
 
     def run(self, caller, request, inventory):
         _no_get(self, '/data/request/cancelcopy')
@@ -146,6 +180,11 @@ class Delete(_Base):
     `comment`, `allow_last_copy` (yes/no; admins only). Callers need a role on target request.
     The request is carried out by the next request tracking cycle."""
     must_authenticate = True
+    methods = ('POST',)
+    parameters = (_ITEM, _SITE, Param('comment'), Param('allow_last_copy', 'yesno', description='admins only'))
+    request_body = obj({'item': _LIST, 'site': _LIST, 'comment': STRING,
+                        'allow_last_copy': {'type': ['boolean', 'string']}}, required=[])
+    response = array(_RECORD)
 
     def run(self, caller, request, inventory):
         _no_get(self, '/data/request/delete')
@@ -164,6 +203,9 @@ class Delete(_Base):
 
 class PollDelete(_Base):
     """Deletion requests, newest first (filters as pollcopy)."""
+    methods = ('GET', 'POST')
+    parameters = _POLL
+    response = array(_RECORD)
 
     def run(self, caller, request, inventory):
         params = _params(self, request)
@@ -174,6 +216,10 @@ class PollDelete(_Base):
 class CancelDelete(_Base):
     """Cancel deletion request `request_id` while it is still new (POST)."""
     must_authenticate = True
+    methods = ('POST',)
+    parameters = (_REQUEST_ID,)
+    request_body = obj({'request_id': {'type': ['integer', 'string']}}, required=[])
+    response = array(_RECORD)
 
     def run(self, caller, request, inventory):
         _no_get(self, '/data/request/canceldelete')

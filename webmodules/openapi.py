@@ -103,9 +103,15 @@ def operation(module, name, cls, method):
             else:
                 body = cls.request_body if cls.request_body is not None else {'type': 'object'}
             op['requestBody'] = {'required': True, 'content': {'application/json': {'schema': body}}}
-        elif cls.parameters:
-            op['requestBody'] = {'required': False, 'description': 'the parameters as a form (for long lists)',
-                                 'content': {'application/x-www-form-urlencoded': {'schema': _form_schema(cls.parameters)}}}
+        elif cls.parameters or cls.request_body is not None:
+            content = {}
+            if cls.parameters:
+                content['application/x-www-form-urlencoded'] = {'schema': _form_schema(cls.parameters)}
+            if cls.request_body is not None:
+                content['application/json'] = {'schema': cls.request_body}
+            op['requestBody'] = {'required': False, 'content': content,
+                                 'description': 'the parameters as a form (for long lists)' if not cls.request_body
+                                 else 'the parameters as a form, or as a JSON object (whose keys win)'}
     codes = ['400', '404', '503']
     if cls.require_roles or cls.must_authenticate or cls.write_enabled:
         codes[1:1] = ['401', '403']
