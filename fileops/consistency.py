@@ -399,12 +399,10 @@ def apply_reports(changes):
         retransfers = block_transfers_record(
             items=[(report.site, dataset, block, group) for (dataset, block), group in sorted(replicas.items())],
             origin=ORIGIN, origin_id=report.id, reason='files missing from storage') if replicas else 0
-        now = timezone.now()
-        orphans = [FileTask(kind=TaskKind.DELETION, site=report.site, lfn=lfn, dataset='', block='', size=size or 0,
-                            origin=ORIGIN, created=now)
+        orphans = [services.NewTask(TaskKind.DELETION, report.site, lfn, '', '', size or 0, origin=ORIGIN)
                    for lfn, size in report.entries.filter(kind=EntryKind.ORPHAN).exclude(action='young')
                    .values_list('lfn', 'size') if lfn not in touched]
-        services.tasks_create(rows=orphans)
+        services.tasks_create(tasks=orphans)
         report.entries.filter(kind=EntryKind.MISSING, lfn__in=missing[:MAX_ENTRIES]).update(action='retransfer')
         report.entries.filter(kind=EntryKind.ORPHAN).exclude(action='young').update(action='delete')
         report.retransfers, report.deletions = retransfers, len(orphans)

@@ -287,8 +287,8 @@ def expand(inventory, *, limit):
             cancel_deletions[op.site].add(f.lfn)
             if f.lfn in pending:
                 continue
-            rows.append(FileTask(kind=TaskKind.TRANSFER, site=op.site, lfn=f.lfn, dataset=op.dataset, block=op.block,
-                                 size=f.size, checksum=f.checksum, transfer_id=op.id, created=now))
+            rows.append(services.NewTask(TaskKind.TRANSFER, op.site, f.lfn, op.dataset, op.block, f.size, f.checksum,
+                                         transfer_id=op.id))
         budget -= len(files)
         moves[(BlockTransfer, OperationState.ACTIVE, None)].append(op.id)
     for op in deletions:
@@ -306,9 +306,8 @@ def expand(inventory, *, limit):
         pending = _pending_lfns(TaskKind.DELETION, op.site, [f.lfn for f in files])
         for f in files:
             if f.lfn not in pending:
-                rows.append(FileTask(kind=TaskKind.DELETION, site=op.site, lfn=f.lfn, dataset=op.dataset,
-                                     block=op.block, size=f.size, checksum=f.checksum, deletion_id=op.id,
-                                     created=now))
+                rows.append(services.NewTask(TaskKind.DELETION, op.site, f.lfn, op.dataset, op.block, f.size,
+                                             f.checksum, deletion_id=op.id))
         budget -= len(files)
         moves[(BlockDeletion, OperationState.ACTIVE, None)].append(op.id)
     for site, lfns in cancel_deletions.items():
@@ -317,7 +316,7 @@ def expand(inventory, *, limit):
             counts['deletions_superseded'] += services.tasks_cancel(
                 query=Q(kind=TaskKind.DELETION, site=site, lfn__in=lfns[start:start + _CHUNK]),
                 reason='a transfer of the file to the site superseded it')
-    counts['tasks_made'] = services.tasks_create(rows=rows)
+    counts['tasks_made'] = services.tasks_create(tasks=rows)
     for (model, state, reason), ids in moves.items():
         services.operations_set_state(model=model, ids=ids, state=state, reason=reason, now=now)
         counts[f'{"transfers" if model is BlockTransfer else "deletions"}_{state}'] += len(ids)
