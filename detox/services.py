@@ -25,6 +25,7 @@ from inventory.objects import DatasetReplica
 from policy import LockList
 from policy.units import format_size
 from transfers import services as transfers_services
+from usage import services as usage_services
 
 log = logging.getLogger('dynamo.detox')
 DEFAULT_KEEP_CYCLES = 20
@@ -80,10 +81,22 @@ def commit_cycle(result: dict, context) -> dict:
             _finish(cycle, result, outcome, None)
     t_commit = time.perf_counter()
     pruned = prune_history(keep=int(result.get('keep_cycles') or keep_cycles()))
+    _record_usage(context, cycle.id)
     timings = dict(result['timings'], handoff=handoff, record=t_record - t0, apply=t_apply - t_record, requests=t_requests - t_apply,
                    commit=t_commit - t0, prune=time.perf_counter() - t_commit)
     Cycle.objects.filter(id=cycle.id).update(timings=json.dumps(timings))
     return _summary(cycle, result, outcome, seq, num_changes, timings, pruned)
+
+
+def _record_usage(context, cycle_id):
+    """A usage sample of every site and partition as the cycle left them (the history's points
+    between the hourly samples); a sample that cannot be stored costs the cycle nothing."""
+    try:
+        with context.runtime.lock.read():
+            stored = usage_services.record_usage(context.inventory, source='detox')
+        log.info('detox cycle %d: %d usage samples recorded', cycle_id, stored)
+    except Exception:
+        log.exception('detox cycle %d: the usage sample was not recorded', cycle_id)
 
 
 class _Outcome:

@@ -167,6 +167,7 @@ DYNAMO_DB_READONLY_URL = env('DYNAMO_DB_READONLY_URL')
 # (JSON file) of scheduled and command-line cycles
 DYNAMO_DETOX_KEEP_CYCLES = int(env('DYNAMO_DETOX_KEEP_CYCLES', '20'))
 DYNAMO_DETOX_PROVIDERS = env('DYNAMO_DETOX_PROVIDERS', '')
+DYNAMO_USAGE_KEEP_DAYS = float(env('DYNAMO_USAGE_KEEP_DAYS', '400'))   # days of usage history kept
 
 # Schedule of the periodic cycles (docs/schedule.md): [schedule] section of the INI file or
 # DYNAMO_SCHEDULE_*; run by `celery -A dynamo_site beat` + `worker` when DYNAMO_CELERY_BROKER is

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-DEFAULTS = {'dealer': '1h', 'detox': '6h', 'track_requests': '10m'}
+DEFAULTS = {'dealer': '1h', 'detox': '6h', 'track_requests': '10m', 'updater': '1m', 'usage': '1h'}
 NEEDS_FILE = {'dealer': 'policy', 'detox': 'policy'}
 _UNITS = {'s': 1, 'sec': 1, 'secs': 1, 'second': 1, 'seconds': 1, 'm': 60, 'min': 60, 'mins': 60, 'minute': 60,
           'minutes': 60, 'h': 3600, 'hour': 3600, 'hours': 3600, 'd': 86400, 'day': 86400, 'days': 86400,

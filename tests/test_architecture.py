@@ -5,7 +5,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ('accounts', 'dynamo', 'dynamo_site', 'execution', 'inventory', 'webmodules', 'policy', 'detox',
-            'dealer', 'transfers', 'fileops', 'schedule')
+            'dealer', 'transfers', 'fileops', 'schedule', 'usage')
 
 
 def project_modules():
@@ -116,6 +116,7 @@ LAYERS = [
     ('dealer', ('fileops', 'schedule')),
     ('fileops', ('detox', 'dealer', 'schedule')),
     ('schedule', ('detox', 'dealer', 'fileops', 'transfers', 'usage')),
+    ('usage', ('detox', 'dealer', 'fileops', 'schedule', 'transfers')),
     # the pure cores of Detox and Dealer: a policy over an image -> a plan
     ('detox.cycle', ('django', 'execution', 'inventory.models', 'inventory.store', 'inventory.services')),
     ('detox.policyfile', ('django', 'execution', 'inventory.models', 'inventory.store', 'inventory.services')),

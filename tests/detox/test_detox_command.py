@@ -226,3 +226,15 @@ def test_the_detox_answers_follow_their_declared_schemas(crafted_server):
         checked.append(path)
     assert spec['paths']['/data/detox/lock/lock']['post']['requestBody']
     assert len(checked) == 5
+
+
+def test_a_cycle_leaves_a_usage_sample_of_the_sites_as_it_left_them(crafted_server):
+    # given
+    server = crafted_server
+    # when
+    r = server.detox('--policy', str(server.policy), '--now', NOW, '--max-cycle-fraction', '0.25')
+    # then the usage history has a point from the cycle, after its deletions
+    assert r.returncode == 0, r.stdout + r.stderr
+    from usage.models import UsageSample
+    samples = {(s.site, s.partition): s.usage for s in UsageSample.objects.filter(source='detox')}
+    assert samples[('T2_A', 'Default')] == 640 and samples[('T2_B', 'Default')] == 660

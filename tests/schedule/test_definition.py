@@ -10,7 +10,8 @@ from schedule.definition import (DEFAULTS, ScheduleError, beat_schedule, collect
 def test_the_default_schedule_names_dealer_detox_and_request_tracking():
     entries = parse_schedule(DEFAULTS)
     assert {n: (e.cycle, e.interval) for n, e in entries.items()} == {
-        'dealer': ('dealer', 3600), 'detox': ('detox', 6 * 3600), 'track_requests': ('track_requests', 600)}
+        'dealer': ('dealer', 3600), 'detox': ('detox', 6 * 3600), 'track_requests': ('track_requests', 600),
+        'updater': ('updater', 60), 'usage': ('usage', 3600)}
     # dealer and detox wait for their policy file; request tracking needs none
     assert entries['dealer'].disabled.startswith('no policy file: set e.g. "[schedule] dealer = 1h ')
     assert entries['track_requests'].enabled
@@ -49,8 +50,9 @@ def test_slots_start_at_multiples_of_the_interval_plus_the_offset():
 def test_extra_entries_and_the_beat_schedule():
     specs = collect(DEFAULTS, 'consistency: 1d /etc/c.json; fileops = 5m')
     entries = parse_schedule(specs)
-    assert sorted(entries) == ['consistency', 'dealer', 'detox', 'fileops', 'track_requests']
+    assert sorted(entries) == ['consistency', 'dealer', 'detox', 'fileops', 'track_requests', 'updater', 'usage']
     beat = beat_schedule(entries, tick=30)
-    assert sorted(beat) == ['dynamo-schedule-consistency', 'dynamo-schedule-fileops', 'dynamo-schedule-track_requests']
+    assert sorted(beat) == ['dynamo-schedule-consistency', 'dynamo-schedule-fileops', 'dynamo-schedule-track_requests',
+                            'dynamo-schedule-updater', 'dynamo-schedule-usage']
     assert beat['dynamo-schedule-fileops'] == {'task': 'schedule.run_entry', 'schedule': timedelta(seconds=30),
                                                'args': ('fileops',), 'options': {'expires': 30}}

@@ -48,7 +48,8 @@ def done_runs(entry):
 
 def test_with_no_broker_the_server_runs_the_schedule_itself(start_server, policy):
     server = start_server(env=schedule_env(policy, '2s', DYNAMO_CELERY_BROKER=''))
-    wait_for(lambda: done_runs('dealer') and done_runs('track_requests'), timeout=60, what='scheduled cycles')
+    wait_for(lambda: done_runs('dealer') and done_runs('track_requests') and done_runs('updater'), timeout=60,
+             what='scheduled cycles')
     run = done_runs('dealer')[0]
     assert run.by.startswith('embedded@') and run.result['cycle'] == DealerCycle.objects.order_by('id').first().id
     assert CopyRequest.objects.get().status == 'activated'            # the Dealer placed the request
@@ -59,6 +60,8 @@ def test_with_no_broker_the_server_runs_the_schedule_itself(start_server, policy
     assert entries['detox']['enabled'] is False and entries['detox']['next_run'] is None
     status, body = server.get('/data/schedule/runs?entry=track_requests')
     assert status == 200 and body['data'][0]['cycle'] == 'track_requests'
+    # the file operations updater is a default entry: it runs with no configuration at all
+    assert entries['updater']['every'] == '1m' and entries['updater']['last_outcome']['state'] == 'done'
 
 
 @pytest.fixture
