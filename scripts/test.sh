@@ -2,6 +2,8 @@
 # Install and run the test suite: on SQLite (embedded) and, when reachable, on MariaDB.
 #   DYNAMO_TEST_MARIADB_URL  MariaDB to test on (default mysql://root@127.0.0.1:3306/dynamo)
 #   DYNAMO_TEST_BACKENDS     "sqlite mariadb" (default), or one of them
+#   DYNAMO_TEST_WORKERS      parallel pytest processes (default 3; most tests wait on servers and
+#                            storage, so more processes than cores pay); 0 runs in this process
 # Under CI=true an unreachable MariaDB is a failure, not a skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,11 +28,14 @@ if [ "$(id -u)" = 0 ]; then
 fi
 MARIADB_URL="${DYNAMO_TEST_MARIADB_URL:-mysql://root@127.0.0.1:3306/dynamo}"
 BACKENDS="${DYNAMO_TEST_BACKENDS:-sqlite mariadb}"
+WORKERS="${DYNAMO_TEST_WORKERS:-3}"
+PARALLEL=()
+if [ "$WORKERS" != 0 ]; then PARALLEL=(-n "$WORKERS" --dist loadfile); fi
 status=0
 for backend in $BACKENDS; do
     echo "=== test suite on $backend ==="
     if [ "$backend" = sqlite ]; then
-        DYNAMO_DB_URL="sqlite:///$PWD/var/test-run.sqlite3" .venv/bin/python -m pytest -m "not mariadb" "$@" || status=$?
+        DYNAMO_DB_URL="sqlite:///$PWD/var/test-run.sqlite3" .venv/bin/python -m pytest "${PARALLEL[@]}" -m "not mariadb" "$@" || status=$?
     else
         if ! .venv/bin/python - "$MARIADB_URL" <<'PY'
 import sys, urllib.parse, MySQLdb
@@ -41,7 +46,7 @@ PY
             if [ "${CI:-}" = true ]; then echo "MariaDB at $MARIADB_URL is not reachable" >&2; exit 1; fi
             echo "MariaDB not reachable at $MARIADB_URL: skipping the MariaDB pass"; continue
         fi
-        DYNAMO_DB_URL="$MARIADB_URL" .venv/bin/python -m pytest "$@" || status=$?
+        DYNAMO_DB_URL="$MARIADB_URL" .venv/bin/python -m pytest "${PARALLEL[@]}" "$@" || status=$?
     fi
 done
 exit $status

@@ -13,6 +13,16 @@ from inventory.objects import (Block, BlockReplica, Dataset, DatasetReplica, Gro
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def pytest_configure(config):
+    """The test process plays the server (sessions, signed values): on a clean clone it makes the
+    development secret key the way manage.py does for the server's commands, and uses it."""
+    from django.conf import settings
+    from dynamo_site import bootstrap
+    bootstrap.prepare('runserver_dynamo')
+    if not settings.SECRET_KEY:
+        settings.SECRET_KEY = (bootstrap.var_dir() / 'secret_key').read_text().strip()
+
+
 @pytest.fixture
 def make_inventory():
     """An inventory with two sites, two groups, two datasets (3 blocks) and a few replicas."""
