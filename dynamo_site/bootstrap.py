@@ -28,7 +28,17 @@ def prepare(command):
     if config.get('DYNAMO_SECRET_KEY', ini):
         return
     path = base / 'secret_key'
-    if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, 'w') as f:
-            f.write(secrets.token_urlsafe(50))
+    if path.exists():
+        return
+    # written aside and linked into place: a process starting at the same moment (a second server, a
+    # migrate) finds either no key or the whole key, and both keep the one that was linked first
+    temp = base / f'.secret_key.{os.getpid()}'
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, 'w') as f:
+        f.write(secrets.token_urlsafe(50))
+    try:
+        os.link(temp, path)
+    except FileExistsError:
+        pass
+    finally:
+        os.unlink(temp)

@@ -4,6 +4,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -89,3 +90,21 @@ def test_the_server_commands_make_the_var_directory_and_a_private_secret_key(tmp
     first = key.read_text()
     bootstrap.prepare('migrate')          # made once, never replaced
     assert key.read_text() == first
+
+
+def test_servers_starting_at_once_on_a_fresh_var_directory_all_start_and_share_one_key(tmp_path):
+    # several `runserver_dynamo` (or a migrate and a server) started together on a clean clone
+    var = tmp_path / 'var'
+    env = dict(os.environ, DYNAMO_VAR_DIR=str(var))
+    env.pop('DYNAMO_SECRET_KEY', None)
+    env.pop('DYNAMO_CONFIG', None)
+    code = ('import sys, time; sys.path.insert(0, sys.argv[1]); from dynamo_site import bootstrap; '
+            'time.sleep(max(0, float(sys.argv[2]) - time.time())); '
+            'bootstrap.prepare("runserver_dynamo"); print((bootstrap.var_dir() / "secret_key").read_text())')
+    start = str(time.time() + 3)     # all of them at the same moment
+    procs = [subprocess.Popen([sys.executable, '-c', code, str(ROOT), start], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(12)]
+    results = [p.communicate(timeout=60) + (p.returncode,) for p in procs]
+    assert [r[2] for r in results] == [0] * 12, [r[1] for r in results if r[2]]
+    assert len({r[0] for r in results}) == 1 and len(results[0][0]) >= 50
+    assert sorted(p.name for p in var.iterdir()) == ['secret_key']     # no temporary file left
