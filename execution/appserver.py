@@ -26,6 +26,7 @@ from execution.services import applications
 from execution.topology import TOPOLOGY
 
 log = logging.getLogger('dynamo.apps')
+MAX_SOCKET_PATH = 107   # bytes of a UNIX socket's sun_path, less its terminating NUL
 
 
 # ---------------------------------------------------------------------------- live output
@@ -134,6 +135,10 @@ class AppServer:
     def claim(self):
         """Bind the socket (before the server registers): a second server on this address is
         refused here, clearly, and a stale socket of a dead server is replaced."""
+        if len(os.fsencode(self.path)) > MAX_SOCKET_PATH:
+            raise OSError(f'the application socket path {self.path} is longer than the {MAX_SOCKET_PATH} bytes '
+                          'a UNIX socket allows: set DYNAMO_APP_SOCKET ([applications] socket) to a shorter path, '
+                          'or use a shorter DYNAMO_VAR_DIR')
         os.makedirs(os.path.dirname(self.path) or '.', exist_ok=True)
         if os.path.exists(self.path):
             probe = socket.socket(socket.AF_UNIX)

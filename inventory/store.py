@@ -184,15 +184,15 @@ def _load(progress, using, on_snapshot=None):
         inv.partitions[name] = part
         if subpartitions:
             subs[part] = subpartitions.split(',')
+    if 'Default' not in inv.partitions:
+        # no row (a flushed store): the implicit Default every inventory has, whose quotas may be
+        # stored all the same and which a stored superpartition may name
+        pid = 1 if 1 not in partitions_by_id else max(partitions_by_id) + 1
+        inv.partitions['Default'] = partitions_by_id[pid] = Partition('Default', OWNED, id=pid)
     for part, names in subs.items():
         part._subpartitions = tuple(inv.partitions[n] for n in names)
         for sub in part._subpartitions:
             sub._parent = part
-    if 'Default' not in inv.partitions:
-        # no row (a flushed store): the implicit Default every inventory has, whose quotas may be
-        # stored all the same
-        pid = 1 if 1 not in partitions_by_id else max(partitions_by_id) + 1
-        inv.partitions['Default'] = partitions_by_id[pid] = Partition('Default', OWNED, id=pid)
     p.step('partitions', len(inv.partitions))
 
     groups_by_id = {None: inv.null_group}

@@ -51,7 +51,9 @@ def _loop(stop_event):
 def start(stop_event):
     """execution.embedded's start(stop_event) -> handle (a thread), or None when Celery runs it."""
     if not enabled():
-        log.info('schedule: run by Celery beat (DYNAMO_CELERY_BROKER is set); no embedded scheduler')
+        why = ('DYNAMO_SCHEDULE_EMBEDDED is off' if settings.CELERY_BROKER_URL == '' or
+               settings.DYNAMO_SCHEDULE_EMBEDDED not in ('auto', '') else 'DYNAMO_CELERY_BROKER is set')
+        log.info('schedule: not run by this server (%s): Celery beat runs it, or nothing', why)
         return None
     thread = threading.Thread(target=_loop, args=(stop_event,), name='schedule', daemon=True)
     thread.start()

@@ -1,12 +1,16 @@
 """After a crash the records tell the truth and the cluster does not stall; servers started from one
 checkout do not collide; /metrics answers. Real server processes where the behaviour is theirs."""
+import atexit
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -14,7 +18,7 @@ from django.utils import timezone
 from execution.models import Application, AppState, Server, ServerState
 from execution.services import applications
 from inventory.models import ChangeSet
-from tests.conftest import AS_READER, ROOT, ServerProcess, database_url, make_reader, manage
+from tests.conftest import AS_READER, ROOT, ServerProcess, database_url, free_port, make_reader, manage
 from tests.execution.conftest import LOGIN, dead_pid
 
 SLOW_WRITER = '''
@@ -104,9 +108,19 @@ def test_kill_9_during_a_write_application_then_restart_takes_writes_at_once(sta
 
 
 @pytest.mark.e2e
+def test_a_socket_path_too_long_for_unix_sockets_is_refused_saying_what_to_set(transactional_db, tmp_path):
+    var = tmp_path / ('v' * 100)
+    r = manage('runserver_dynamo', '--bind', f'127.0.0.1:{free_port()}', env={'DYNAMO_VAR_DIR': str(var)}, timeout=60)
+    assert r.returncode != 0
+    assert 'is longer than the 107 bytes a UNIX socket allows: set DYNAMO_APP_SOCKET' in r.stderr, r.stderr
+
+
 def test_two_servers_from_one_checkout_need_no_extra_variables(transactional_db, tmp_path):
     # given two databases and no DYNAMO_APP_SOCKET / DYNAMO_WORK_DIR: paths come from the bind address
-    base = {'DYNAMO_VAR_DIR': str(tmp_path / 'var')}
+    # (a var directory short enough for UNIX socket paths, wherever pytest keeps its temporary files)
+    short = tempfile.mkdtemp(prefix='dyn-', dir='/tmp')
+    atexit.register(shutil.rmtree, short, ignore_errors=True)
+    base = {'DYNAMO_VAR_DIR': short}
     urls = [f'sqlite:///{tmp_path}/one.sqlite3', f'sqlite:///{tmp_path}/two.sqlite3']
     for url in urls:
         assert manage('migrate', '-v0', env={'DYNAMO_DB_URL': url, **base}).returncode == 0
@@ -122,7 +136,7 @@ def test_two_servers_from_one_checkout_need_no_extra_variables(transactional_db,
                        env={'DYNAMO_DB_URL': urls[servers.index(server)], **base})
             # then each runs the script on its own socket
             assert r.returncode == 0 and r.stdout.strip() == 'hello', r.stdout + r.stderr + server.log()
-        sockets = sorted(p.name for p in (tmp_path / 'var' / 'servers').iterdir())
+        sockets = sorted(p.name for p in (Path(short) / 'servers').iterdir())
         assert sockets == sorted(f'127.0.0.1_{s.port}' for s in servers)
         # a third server on the first one's address is refused, saying why
         third = subprocess.run([sys.executable, str(ROOT / 'manage.py'), 'runserver_dynamo', '--bind',
