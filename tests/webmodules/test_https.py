@@ -1,5 +1,6 @@
 """HTTPS with client certificates on a real server: a test CA made with openssl, users and roles
 managed with `manage.py user_auth`, and a module that reports the caller it is given."""
+import html
 import ssl
 
 import pytest
@@ -35,9 +36,9 @@ def test_a_known_user_is_identified_by_the_certificate_dn(web, certs):
     assert whoami(web.as_(certs.operator)) == {'name': 'otto', 'dn': OPERATOR_DN,
                                                'roles': [['operator', 'application']], 'authenticated': True}
     assert whoami(web.as_(certs.norole)) == {'name': 'nora', 'dn': NOROLE_DN, 'roles': [], 'authenticated': True}
-    # the pages show who is calling
     page = web.as_(certs.admin).get('/web/inventory/datasets', headers={'Accept': 'text/html'})
-    assert page.status == 200 and '<span class="caller">jane</span>' in page.text, page
+    # the pages show who is calling, with the DN on hover
+    assert page.status == 200 and f'<span class="caller" title="{html.escape(ADMIN_DN)}">jane</span>' in page.text, page
 
 
 def test_without_a_certificate_the_caller_is_anonymous(web, certs):
@@ -45,7 +46,7 @@ def test_without_a_certificate_the_caller_is_anonymous(web, certs):
     # public endpoints work
     assert sorted(d['name'] for d in web.client.data('inventory/datasets')) == DEMO_DATASETS
     page = web.client.get('/web/inventory/sites', headers={'Accept': 'text/html'})
-    assert page.status == 200 and '<span class="caller">anonymous</span>' in page.text, page
+    assert page.status == 200 and '<span class="caller" title="">anonymous</span>' in page.text, page
     # protected ones ask for authentication
     reply = web.client.post('/data/inventory/inject', json_body={'group': [{'name': 'anon'}]})
     assert reply.status == 401, reply
