@@ -2,11 +2,22 @@
 filters site and state), one report with its missing and orphan files (/data/consistency/report?id=),
 and the page /web/consistency."""
 from fileops.models import ConsistencyReport, EntryKind, ReportState
-from webmodules.base import HTMLMixin, IllFormedRequest, MissingParameter, NotFound, WebModule
+from webmodules.base import HTMLMixin, IllFormedRequest, MissingParameter, NotFound, Param, WebModule
+from webmodules.schemas import BOOLEAN, INTEGER, ISO_TIME, NUMBER, STRING, array, enum, nullable, obj
 
 _FIELDS = ('id', 'site', 'state', 'dry_run', 'source', 'roots', 'safety_days', 'threshold', 'inventory_files',
            'listed_files', 'missing', 'orphans', 'young_orphans', 'skipped', 'retransfers', 'deletions', 'message',
            'requested', 'started', 'listed', 'finished')
+
+# the API description (webmodules/openapi.py)
+_REPORT = {'id': INTEGER, 'site': STRING, 'state': enum(*ReportState.values), 'dry_run': BOOLEAN, 'source': STRING,
+           'roots': STRING, 'safety_days': NUMBER, 'threshold': NUMBER, 'inventory_files': INTEGER,
+           'listed_files': INTEGER, 'missing': INTEGER, 'orphans': INTEGER, 'young_orphans': INTEGER,
+           'skipped': INTEGER, 'retransfers': INTEGER, 'deletions': INTEGER, 'message': STRING,
+           'requested': ISO_TIME, 'started': nullable(ISO_TIME), 'listed': nullable(ISO_TIME),
+           'finished': nullable(ISO_TIME)}
+_ENTRY = obj({'kind': enum(*EntryKind.values), 'lfn': STRING, 'pfn': STRING, 'size': nullable(INTEGER),
+              'mtime': nullable(INTEGER), 'action': STRING})
 
 
 def _one(request, name):
@@ -32,6 +43,9 @@ def _number(request, name, default, maximum):
 class Reports(WebModule):
     """Reports, newest first: `site`, `state` (new, running, compared, applied, reported, stopped,
     failed), `limit` (100, at most 10000)."""
+    parameters = (Param('site'), Param('state', enum=tuple(ReportState.values)),
+                  Param('limit', 'integer', default=100, description='at most 10000'))
+    response = array(obj(_REPORT))
 
     def run(self, caller, request, inventory):
         qs = ConsistencyReport.objects.all()
@@ -47,6 +61,11 @@ class Reports(WebModule):
 
 class Report(WebModule):
     """Report `id` with its files: `kind` (missing or orphan), `limit` (1000, at most 100000), `offset`."""
+    parameters = (Param('id', 'integer', required=True, description='the report'),
+                  Param('kind', enum=tuple(EntryKind.values)),
+                  Param('limit', 'integer', default=1000, description='at most 100000'),
+                  Param('offset', 'integer', default=0))
+    response = obj(dict(_REPORT, files=array(_ENTRY)))
 
     def run(self, caller, request, inventory):
         report_id = _one(request, 'id')

@@ -5,10 +5,31 @@ and queue depths over time."""
 from django.utils import timezone
 
 from fileops import selectors
-from fileops.models import TaskKind
-from webmodules.base import HTMLMixin, IllFormedRequest, InvalidRequest, WebModule
+from fileops.models import TaskKind, TaskState
+from webmodules.base import HTMLMixin, IllFormedRequest, InvalidRequest, Param, WebModule
+from webmodules.schemas import (BOOLEAN, BYTES, INTEGER, ISO_TIME, NUMBER, STRING, array, enum, mapping, nullable,
+                                obj)
 
 MAX_ROWS = 10_000
+
+# the API description (webmodules/openapi.py)
+_TASK = obj({'id': INTEGER, 'kind': enum(*TaskKind.values), 'state': enum(*TaskState.values), 'site': STRING,
+             'source': STRING, 'lfn': STRING, 'dataset': STRING, 'block': STRING, 'size': BYTES,
+             'checksum': STRING, 'attempts': INTEGER, 'interruptions': INTEGER, 'executor': STRING,
+             'external_id': STRING, 'outcome': STRING, 'seconds': nullable(NUMBER), 'reason': STRING,
+             'error_kind': STRING, 'applied': BOOLEAN, 'created': ISO_TIME, 'queued_at': nullable(ISO_TIME),
+             'started': nullable(ISO_TIME), 'finished': nullable(ISO_TIME), 'retry_at': nullable(ISO_TIME),
+             'pfn': STRING, 'source_pfn': STRING, 'transfer_id': nullable(INTEGER),
+             'deletion_id': nullable(INTEGER), 'origin': STRING})
+_TASK_FILTERS = (
+    Param('site', description='the destination of a transfer, the site of a deletion (several comma-separated)'),
+    Param('source', description='the source site of a transfer'),
+    Param('state', description=f'several comma-separated: {", ".join(TaskState.values)}'),
+    Param('request', 'integer', description='the tasks of a copy or deletion request'),
+    Param('dataset', description='exactly, or a prefix ending in *'),
+    Param('lfn', description='exactly, or a prefix ending in *'),
+    Param('limit', 'integer', default=1000, description=f'at most {MAX_ROWS}'), Param('offset', 'integer', default=0))
+_SITE = Param('site', description='one site')
 
 
 def _one(request, name):
@@ -49,15 +70,21 @@ class Transfers(_Tasks):
     """Transfer tasks, newest first: `site` (destination), `source`, `state`, `request`, `dataset`,
     `lfn` (a trailing * matches a prefix); `limit` (1000, at most 10000) and `offset`."""
     kind = TaskKind.TRANSFER
+    parameters = _TASK_FILTERS
+    response = array(_TASK)
 
 
 class Deletions(_Tasks):
     """Deletion tasks, newest first; the filters of transfers."""
     kind = TaskKind.DELETION
+    parameters = _TASK_FILTERS
+    response = array(_TASK)
 
 
 class Summary(WebModule):
     """Tasks per kind and state, optionally of one `site`."""
+    parameters = (_SITE,)
+    response = mapping(mapping(INTEGER), description='{kind: {state: tasks}}')
 
     def run(self, caller, request, inventory):
         return selectors.state_counts(selectors.task_query(site=_one(request, 'site')))
@@ -65,6 +92,9 @@ class Summary(WebModule):
 
 class Links(WebModule):
     """Each link now: tasks queued, active, failed and held, and the bytes waiting."""
+    parameters = ()
+    response = array(obj({'kind': STRING, 'source': STRING, 'site': STRING, 'queued': INTEGER, 'active': INTEGER,
+                          'failed': INTEGER, 'held': INTEGER, 'bytes_waiting': BYTES}))
 
     def run(self, caller, request, inventory):
         return selectors.links_now()
@@ -73,6 +103,11 @@ class Links(WebModule):
 class History(WebModule):
     """Link samples (one per updater pass) of the last `hours` (24, at most 720): queue depths and
     what finished, with rates in files/s and bytes/s; `site` and `kind` narrow them."""
+    parameters = (Param('hours', 'integer', default=24, description='at most 720'),
+                  Param('site', description='links to or from this site'), Param('kind', enum=tuple(TaskKind.values)))
+    response = array(obj({'time': ISO_TIME, 'kind': STRING, 'source': STRING, 'site': STRING, 'queued': INTEGER,
+                          'active': INTEGER, 'done': INTEGER, 'failed': INTEGER, 'bytes': BYTES,
+                          'rate': NUMBER, 'throughput': NUMBER}))
 
     def run(self, caller, request, inventory):
         hours = _number(request, 'hours', 24, 720)

@@ -81,3 +81,26 @@ def test_consistency_reports_and_their_files(web):
     import urllib.request
     with urllib.request.urlopen(web.url + '/web/consistency') as reply:
         assert 'Storage consistency' in reply.read().decode()
+
+
+def test_every_answer_follows_the_schema_the_api_description_declares(web):
+    from jsonschema import Draft202012Validator
+    status, spec = web.get('/data/openapi.json')
+    assert status == 200
+    paths = [f'/data/fileops/{name}' for name in ('transfers', 'deletions', 'summary', 'links', 'history')]
+    paths += ['/data/consistency/reports']
+    queries = {path: '' for path in paths}
+    queries['/data/consistency/report'] = f'?id={web.report_id}'
+    for path, query in queries.items():
+        op = spec['paths'][path]['get']
+        assert 'x-undeclared' not in op, (path, op['x-undeclared'])
+        status, body = web.get(path + query)
+        assert status == 200 and body['data'], (path, body)
+        schema = op['responses']['200']['content']['application/json']['schema']
+        errors = [f'{list(e.absolute_path)}: {e.message}' for e in Draft202012Validator(schema).iter_errors(body)]
+        assert errors == [], (path, errors[:5])
+    # and the declaration is not vacuous: a task in an unknown state fails it
+    schema = spec['paths']['/data/fileops/transfers']['get']['responses']['200']['content']['application/json']['schema']
+    status, body = web.get('/data/fileops/transfers')
+    body['data'][0]['state'] = 'stuck'
+    assert list(Draft202012Validator(schema).iter_errors(body))

@@ -12,9 +12,6 @@ from tests.webmodules.test_browser import browser, tab  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.e2e
 BROWSER_ACCEPT = 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8'
-# modules of the apps whose authors had not declared theirs yet when this test was written: listed in
-# the document all the same, marked x-undeclared (the report of #15 names them)
-PENDING = {'consistency', 'fileops'}
 
 
 @pytest.fixture
@@ -56,9 +53,8 @@ def test_the_document_is_valid_openapi_and_describes_every_endpoint(web):
         assert op['operationId'] and op['tags'] == [module]
         schema = op['responses']['200']['content']['application/json']['schema']
         assert schema['required'] == ['result', 'message', 'data']
-        if module not in PENDING:
-            assert 'x-undeclared' not in op, (path, method, op.get('x-undeclared'))
-            assert op['responses']['200']['content']['application/json']['schema']['properties']['data'], path
+        assert 'x-undeclared' not in op, (path, method, op.get('x-undeclared'))
+        assert op['responses']['200']['content']['application/json']['schema']['properties']['data'], path
     ids = [op['operationId'] for _, _, op in operations(spec)]
     assert len(ids) == len(set(ids))
 
