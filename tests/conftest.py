@@ -17,9 +17,14 @@ def pytest_configure(config):
     """The test process plays the server (sessions, signed values): on a clean clone it makes the
     development secret key the way manage.py does for the server's commands, and uses it."""
     from django.conf import settings
+    from django.core.exceptions import ImproperlyConfigured
     from dynamo_site import bootstrap
     bootstrap.prepare('runserver_dynamo')
-    if not settings.SECRET_KEY:
+    try:
+        key = settings.SECRET_KEY
+    except ImproperlyConfigured:   # empty: the settings were read before the key existed
+        key = ''
+    if not key:
         settings.SECRET_KEY = (bootstrap.var_dir() / 'secret_key').read_text().strip()
 
 

@@ -108,3 +108,15 @@ def test_servers_starting_at_once_on_a_fresh_var_directory_all_start_and_share_o
     assert [r[2] for r in results] == [0] * 12, [r[1] for r in results if r[2]]
     assert len({r[0] for r in results}) == 1 and len(results[0][0]) >= 50
     assert sorted(p.name for p in var.iterdir()) == ['secret_key']     # no temporary file left
+
+
+def test_the_suite_runs_on_a_clean_clone_whose_var_directory_does_not_exist_yet(tmp_path):
+    # the admin's test client signs its session with the secret key, which nothing has made yet
+    env = dict(os.environ, DYNAMO_VAR_DIR=str(tmp_path / 'var'))
+    for name in ('DYNAMO_SECRET_KEY', 'DYNAMO_CONFIG', 'DYNAMO_DB_URL'):
+        env.pop(name, None)
+    r = subprocess.run([sys.executable, '-m', 'pytest', '-p', 'no:xdist', '-p', 'no:cacheprovider', '-q',
+                        'tests/inventory/test_admin.py::test_a_live_servers_row_cannot_be_deleted'],
+                       cwd=str(ROOT), env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert (tmp_path / 'var' / 'secret_key').exists()
