@@ -121,12 +121,21 @@ class ServerProcess:
             try:
                 self.proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
+                self.dump_stacks()
                 self.proc.kill()
                 self.proc.wait()
+                print(f'server {self.port} did not stop within 15 s of the signal; its log:\n{self.log()[-20000:]}')
         return self.proc.returncode
 
     def log(self):
         return self.log_path.read_text() if self.log_path.exists() else ''
+
+    def dump_stacks(self):
+        """Have the server print its threads' stacks to its log (SIGUSR1), for a test's message."""
+        import signal
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGUSR1)
+            time.sleep(1)
 
 
 # an operator of target application, identified by a trusted proxy's header (servers started with

@@ -200,6 +200,11 @@ class Fts3Backend:
                 raise FileOpError(code=errno.EACCES, kind=ErrorKind.PERMISSION,
                                   message=f'FTS3 {method} {path}: TLS: {reason}') from None
             raise classify(code, f'FTS3 {method} {path}: {reason}') from None
+        except ssl.SSLError as e:   # TLS 1.3: a refused client certificate is told after the request went
+            raise FileOpError(code=errno.EACCES, kind=ErrorKind.PERMISSION,
+                              message=f'FTS3 {method} {path}: TLS: {e}') from None
+        except OSError as e:        # the connection reset or closed while the answer was read
+            raise classify(e.errno or errno.ECONNRESET, f'FTS3 {method} {path}: {e}') from None
         return json.loads(payload) if payload else None
 
 

@@ -563,9 +563,10 @@ def test_server_shutdown_kills_running_application(dyn):
     try:
         code = dyn.server.proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
+        dyn.server.dump_stacks()
         dyn.server.proc.kill()
         dyn.server.proc.wait()
-        raise AssertionError(f'the server did not stop within 10 s of SIGTERM:\n{dyn.server.log()[-2000:]}')
+        raise AssertionError(f'the server did not stop within 10 s of SIGTERM:\n{dyn.server.log()[-12000:]}')
     assert code == 0, f'server exit code {code}:\n{dyn.server.log()[-3000:]}'
     for a in (running, reader_id):
         app = application(a)

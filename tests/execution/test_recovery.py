@@ -169,3 +169,11 @@ def test_metrics_answer_in_the_prometheus_text_format(start_server, tmp_path):
     assert metrics['dynamo_server_is_primary'] == 1
     assert any(k.startswith('dynamo_web_request_seconds_bucket') for k in metrics)
     assert 'process_resident_memory_bytes' in metrics
+
+
+def test_sigusr1_prints_every_threads_stack_to_the_log_and_the_server_goes_on(start_server):
+    server = start_server()
+    server.dump_stacks()
+    log = server.log()
+    assert 'Thread 0x' in log and 'execution/server.py' in log, log[-3000:]   # the loop's thread among them
+    assert server.get('/data/inventory/groups')[0] == 200

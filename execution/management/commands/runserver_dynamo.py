@@ -1,6 +1,8 @@
 """Start the Dynamo server: load the inventory into RAM, serve HTTP, apply writes."""
+import faulthandler
 import logging
 import signal
+import sys
 import threading
 
 from django.conf import settings
@@ -33,6 +35,8 @@ class Command(BaseCommand):
             (force if stop.is_set() else stop).set()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, on_signal)
+        # `kill -USR1 PID` prints every thread's stack to the log: what a server that seems stuck is doing
+        faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True, chain=False)
         ended = threading.Event()   # the embedded services (no broker) stop with the server
         services = embedded.start_all(ended)
         try:
