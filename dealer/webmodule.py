@@ -3,7 +3,7 @@ the /web/dealer page (per-site projected and physical occupancy, a cycle's place
 rejections by reason). Reads only."""
 from dealer import cycle as dealer_cycle
 from dealer import selectors
-from webmodules.base import HTMLMixin, IllFormedRequest, NotFound, Param, WebModule, yesno
+from webmodules.base import HTMLMixin, IllFormedRequest, NotFound, Param, WebModule, count, yesno
 from webmodules.schemas import ANY, BOOLEAN, INTEGER, ISO_TIME, NUMBER, STRING, array, nullable, obj
 
 TB = 1e12
@@ -30,13 +30,6 @@ def _cycle(request):
         raise NotFound(str(exc)) from None
 
 
-def _int(request, name, default, high):
-    value = request.get(name)
-    if value is None:
-        return default
-    if not isinstance(value, str) or not value.isascii() or not value.isdigit() or not 0 <= int(value) <= high:
-        raise IllFormedRequest(name, value, f'expected a number from 0 to {high}')
-    return int(value)
 
 
 def _text(request, name):
@@ -53,7 +46,7 @@ class Cycles(WebModule):
 
     def run(self, caller, request, inventory):
         return selectors.cycles(partition=_text(request, 'partition'), test=yesno(request, 'test'),
-                                limit=_int(request, 'limit', 100, 10000) or 100)
+                                limit=count(request, 'limit', 100, 10000) or 100)
 
 
 class Cycle(WebModule):
@@ -84,8 +77,8 @@ class Decisions(WebModule):
         cycle = _cycle(request)
         rows, total = selectors.decisions(cycle, decision=_text(request, 'decision'), reason=_text(request, 'reason'),
                                           plugin=_text(request, 'plugin'), site=_text(request, 'site'),
-                                          dataset=_text(request, 'dataset'), offset=_int(request, 'offset', 0, 10 ** 9),
-                                          limit=_int(request, 'limit', 1000, selectors.MAX_ROWS) or 1000)
+                                          dataset=_text(request, 'dataset'), offset=count(request, 'offset', 0, 10 ** 9),
+                                          limit=count(request, 'limit', 1000, selectors.MAX_ROWS) or 1000)
         self.message = f'cycle {cycle.id}: {len(rows)} of {total} decisions'
         return rows
 

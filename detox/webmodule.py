@@ -11,7 +11,7 @@ import time
 from detox import selectors, services
 from policy import parse_time
 from webmodules.base import (AuthenticationRequired, AuthorizationError, HTMLMixin, IllFormedRequest,
-                             InvalidRequest, NotFound, Param, WebModule, yesno)
+                             InvalidRequest, NotFound, Param, WebModule, count, yesno)
 from webmodules.schemas import (BOOLEAN, BYTES, INTEGER, ISO_TIME, NUMBER, STRING, array, enum, mapping,
                                 nullable, obj)
 
@@ -65,16 +65,6 @@ def _one(request, name):
     return value
 
 
-def _count(request, name, maximum=None):
-    value = _one(request, name)
-    if value is None:
-        return None
-    if not (isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 12):
-        raise IllFormedRequest(name, value, 'expected a non-negative integer')
-    value = int(value)
-    if maximum is not None and value > maximum:
-        raise IllFormedRequest(name, value, f'at most {maximum}')
-    return value
 
 
 def _cycle(request, name='id'):
@@ -98,7 +88,7 @@ class Cycles(WebModule):
     response = array(obj(_CYCLE))
 
     def run(self, caller, request, inventory):
-        limit = _count(request, 'limit', 10000) or 100
+        limit = count(request, 'limit', maximum=10000) or 100
         rows = selectors.cycles(partition=_one(request, 'partition'), test=yesno(request, 'test'), limit=limit)
         self.message = f'{len(rows)} cycles'
         return rows
@@ -141,8 +131,8 @@ class Decisions(WebModule):
             wrong = [d for d in decision.split(',') if d.strip() and d.strip() not in ('delete', 'keep', 'protect')]
             if wrong:
                 raise IllFormedRequest('decision', decision, 'delete, keep or protect (comma-separated)')
-        limit = _count(request, 'limit', MAX_DECISIONS)
-        offset = _count(request, 'offset') or 0
+        limit = count(request, 'limit', maximum=MAX_DECISIONS)
+        offset = count(request, 'offset') or 0
         total, rows = selectors.decisions(cycle, site=_one(request, 'site'), dataset=_one(request, 'dataset'),
                                           decision=decision, offset=offset,
                                           limit=MAX_DECISIONS + 1 if limit is None else limit)

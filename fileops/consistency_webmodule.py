@@ -2,7 +2,7 @@
 filters site and state), one report with its missing and orphan files (/data/consistency/report?id=),
 and the page /web/consistency."""
 from fileops.models import ConsistencyReport, EntryKind, ReportState
-from webmodules.base import HTMLMixin, IllFormedRequest, MissingParameter, NotFound, Param, WebModule
+from webmodules.base import HTMLMixin, IllFormedRequest, MissingParameter, NotFound, Param, WebModule, count
 from webmodules.schemas import BOOLEAN, INTEGER, ISO_TIME, NUMBER, STRING, array, enum, nullable, obj
 
 _FIELDS = ('id', 'site', 'state', 'dry_run', 'source', 'roots', 'safety_days', 'threshold', 'inventory_files',
@@ -31,13 +31,6 @@ def _record(row):
     return {k: (v.isoformat() if hasattr(v, 'isoformat') else v) for k, v in row.items()}
 
 
-def _number(request, name, default, maximum):
-    value = _one(request, name)
-    if value is None:
-        return default
-    if not (value.isascii() and value.isdigit() and len(value) <= 9) or int(value) > maximum:
-        raise IllFormedRequest(name, value, f'expected a number from 0 to {maximum}')
-    return int(value)
 
 
 class Reports(WebModule):
@@ -56,7 +49,7 @@ class Reports(WebModule):
             if state not in ReportState.values:
                 raise IllFormedRequest('state', state, f'one of {", ".join(ReportState.values)}')
             qs = qs.filter(state=state)
-        return [_record(r) for r in qs.order_by('-id').values(*_FIELDS)[:_number(request, 'limit', 100, 10_000)]]
+        return [_record(r) for r in qs.order_by('-id').values(*_FIELDS)[:count(request, 'limit', 100, 10_000)]]
 
 
 class Report(WebModule):
@@ -82,8 +75,8 @@ class Report(WebModule):
             if kind not in EntryKind.values:
                 raise IllFormedRequest('kind', kind, 'missing or orphan')
             entries = entries.filter(kind=kind)
-        offset = _number(request, 'offset', 0, 10 ** 9)
-        limit = _number(request, 'limit', 1000, 100_000)
+        offset = count(request, 'offset', 0, 10 ** 9)
+        limit = count(request, 'limit', 1000, 100_000)
         out = _record(row)
         out['files'] = list(entries.values('kind', 'lfn', 'pfn', 'size', 'mtime', 'action')[offset:offset + limit])
         return out

@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from fileops import selectors
 from fileops.models import TaskKind, TaskState
-from webmodules.base import HTMLMixin, IllFormedRequest, InvalidRequest, Param, WebModule
+from webmodules.base import HTMLMixin, IllFormedRequest, InvalidRequest, Param, WebModule, count
 from webmodules.schemas import (BOOLEAN, BYTES, INTEGER, ISO_TIME, NUMBER, STRING, array, enum, mapping, nullable,
                                 obj)
 
@@ -39,13 +39,6 @@ def _one(request, name):
     return value or None
 
 
-def _number(request, name, default, maximum):
-    value = _one(request, name)
-    if value is None:
-        return default
-    if not (value.isascii() and value.isdigit() and len(value) <= 9) or int(value) > maximum:
-        raise IllFormedRequest(name, value, f'expected a number from 0 to {maximum}')
-    return int(value)
 
 
 class _Tasks(WebModule):
@@ -58,8 +51,8 @@ class _Tasks(WebModule):
                                          lfn=_one(request, 'lfn'), source=_one(request, 'source'))
         except selectors.FilterError as exc:
             raise InvalidRequest(str(exc)) from None
-        limit = _number(request, 'limit', 1000, MAX_ROWS)
-        offset = _number(request, 'offset', 0, 10 ** 9)
+        limit = count(request, 'limit', 1000, MAX_ROWS)
+        offset = count(request, 'offset', 0, 10 ** 9)
         rows = selectors.task_rows(query, limit=limit, offset=offset)
         total = selectors.task_count(query)
         self.message = f'{self.kind}s {offset + 1}-{offset + len(rows)} of {total}' if rows else f'{total} {self.kind}s'
@@ -110,7 +103,7 @@ class History(WebModule):
                           'rate': NUMBER, 'throughput': NUMBER}))
 
     def run(self, caller, request, inventory):
-        hours = _number(request, 'hours', 24, 720)
+        hours = count(request, 'hours', 24, 720)
         kind = _one(request, 'kind')
         if kind is not None and kind not in TaskKind.values:
             raise IllFormedRequest('kind', kind, 'transfer or deletion')

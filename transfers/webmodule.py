@@ -155,24 +155,30 @@ class PollCopy(_Base):
             return _page(self, _call(lambda: _poll_filters(params)), selectors.copy_requests_poll)
 
 
-class CancelCopy(_Base):
-    """Cancel copy request `request_id` (POST; its owner, or an operator/admin of target request)."""
+class _Cancel(_Base):
     must_authenticate = True
     methods = ('POST',)
     parameters = (_REQUEST_ID,)
     request_body = obj({'request_id': {'type': ['integer', 'string']}}, required=[])
     response = array(_RECORD)
+    kind = path = cancel = poll = None      # set by each kind
 
     def run(self, caller, request, inventory):
-        _no_get(self, '/data/request/cancelcopy')
+        _no_get(self, self.path)
         params = _params(self, request)
         request_id = _call(resolve.parse_id, params.get('request_id'))
         if request_id is None:
             raise InvalidRequest('missing required parameter "request_id"')
         with _registry():
-            req = _call(services.copy_request_cancel, request_id=request_id, caller=caller)
-            self.message = f'copy request {req.id} cancelled'
-            return selectors.copy_requests_poll(request_ids=[req.id])
+            req = _call(type(self).cancel, request_id=request_id, caller=caller)
+            self.message = f'{self.kind} request {req.id} cancelled'
+            return type(self).poll(request_ids=[req.id])
+
+
+class CancelCopy(_Cancel):
+    """Cancel copy request `request_id` (POST; its owner, or an operator/admin of target request)."""
+    kind, path = 'copy', '/data/request/cancelcopy'
+    cancel, poll = staticmethod(services.copy_request_cancel), staticmethod(selectors.copy_requests_poll)
 
 
 class Delete(_Base):
@@ -213,24 +219,10 @@ class PollDelete(_Base):
             return _page(self, _call(lambda: _poll_filters(params)), selectors.deletion_requests_poll)
 
 
-class CancelDelete(_Base):
+class CancelDelete(_Cancel):
     """Cancel deletion request `request_id` while it is still new (POST)."""
-    must_authenticate = True
-    methods = ('POST',)
-    parameters = (_REQUEST_ID,)
-    request_body = obj({'request_id': {'type': ['integer', 'string']}}, required=[])
-    response = array(_RECORD)
-
-    def run(self, caller, request, inventory):
-        _no_get(self, '/data/request/canceldelete')
-        params = _params(self, request)
-        request_id = _call(resolve.parse_id, params.get('request_id'))
-        if request_id is None:
-            raise InvalidRequest('missing required parameter "request_id"')
-        with _registry():
-            req = _call(services.deletion_request_cancel, request_id=request_id, caller=caller)
-            self.message = f'deletion request {req.id} cancelled'
-            return selectors.deletion_requests_poll(request_ids=[req.id])
+    kind, path = 'deletion', '/data/request/canceldelete'
+    cancel, poll = staticmethod(services.deletion_request_cancel), staticmethod(selectors.deletion_requests_poll)
 
 
 export_data = {'copy': Copy, 'pollcopy': PollCopy, 'cancelcopy': CancelCopy, 'delete': Delete,

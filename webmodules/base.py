@@ -208,6 +208,21 @@ class HTMLMixin:
             'request_path': getattr(self, 'request_path', ''), **context})
 
 
+def count(request, name, default=None, maximum=None):
+    """A non-negative integer parameter (a page size, an offset); `default` when it is absent or empty."""
+    value = request.get(name)
+    if isinstance(value, list):
+        value = ','.join(str(v) for v in value)   # given twice: refused below, naming both
+    if value is None or value == '':
+        return default
+    if not (isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 12):
+        raise IllFormedRequest(name, value, 'expected a non-negative integer')
+    number = int(value)
+    if maximum is not None and number > maximum:
+        raise IllFormedRequest(name, value, f'at most {maximum}')
+    return number
+
+
 def yesno(request, name, default=None):
     value = request.get(name)
     if value is None:

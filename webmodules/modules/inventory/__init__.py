@@ -7,7 +7,7 @@ and a query may use DYNAMO_WEB_QUERY_SECONDS of CPU time (docs/web.md, "Limits")
 from django.conf import settings
 
 from inventory import injection, selectors
-from webmodules.base import IllFormedRequest, InvalidRequest, MissingParameter, Param, WebModule, yesno
+from webmodules.base import IllFormedRequest, InvalidRequest, MissingParameter, Param, WebModule, count, yesno
 from webmodules.schemas import BOOLEAN, BYTES, INTEGER, NUMBER, STRING, UNIX_TIME, array, nullable, obj
 
 from .pages import (DatasetPage, DatasetSearchPage, HistoryPage, ReplicaTablePage, SitePage, SiteUsagePage)
@@ -30,23 +30,13 @@ def _budget():
     return selectors.Budget(settings.DYNAMO_WEB_QUERY_SECONDS)
 
 
-def _count(request, name, maximum=None):
-    value = _one(request, name)
-    if value is None:
-        return None
-    if not (isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 12):
-        raise IllFormedRequest(name, value, 'expected a non-negative integer')
-    value = int(value)
-    if maximum is not None and value > maximum:
-        raise IllFormedRequest(name, value, f'at most {maximum}')
-    return value
 
 
 def _paged(module, request, kind, query):
     """query(offset, limit) -> selectors.Rows, within MAX_ROWS[kind]; the message says which rows."""
     maximum = MAX_ROWS[kind]
-    limit = _count(request, 'limit', maximum)
-    offset = _count(request, 'offset') or 0
+    limit = count(request, 'limit', maximum=maximum)
+    offset = count(request, 'offset') or 0
     rows = query(offset, maximum + 1 if limit is None else limit)
     if limit is None and rows.total > maximum:
         raise InvalidRequest(f'{rows.total} {kind} match, more than the {maximum} one answer holds: narrow the '
