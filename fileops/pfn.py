@@ -3,8 +3,9 @@
 Pure string work (regular expressions over names); it never touches storage. The mapping format is the
 inventory's `Site.filename_mapping`: {protocol: [chain, ...]}, a chain being [[lfn regex, pfn format], ...].
 """
-import re
 from collections.abc import Mapping, Sequence
+
+from inventory.objects.site import map_lfn
 
 DEFAULT_PROTOCOL = 'gfal2'  # the original's backends always asked for this protocol's mapping
 
@@ -27,16 +28,10 @@ def resolve_pfn(lfn: str, *, backend: str = '', filename_mapping: Mapping[str, S
     """
     chains = (filename_mapping or {}).get(protocol)
     if chains:
-        for chain in chains:
-            current = lfn
-            for pattern, template in chain:
-                match = re.fullmatch(pattern, current)
-                if match is None:
-                    break
-                current = template.format(*match.groups())
-            else:
-                return current
-        raise PfnError(f'no {protocol} mapping chain matches {lfn!r}')
+        pfn = map_lfn(chains, lfn)
+        if pfn is None:
+            raise PfnError(f'no {protocol} mapping chain matches {lfn!r}')
+        return pfn
     if not backend:
         raise PfnError(f'no backend and no {protocol} mapping to place {lfn!r}')
     return join_backend(backend, lfn)

@@ -5,9 +5,25 @@ subpartitions. `SitePartition.replicas` maps each dataset replica with members i
 None (all of its block replicas are members) or to the set of member block replicas; it is kept
 up to date by the inventory on every replica change, never recomputed from scratch.
 """
+import re
 import sys
 
 from .base import ObjectError, SiteStatus, StorageType, add_constants, alias, check_name
+
+
+def map_lfn(chains, lfn):
+    """The PFN the first chain of `[lfn regex, pfn format]` steps that matches all the way makes of
+    `lfn` (each step's regex matches the whole of the previous step's result), or None."""
+    for chain in chains:
+        current = lfn
+        for pattern, template in chain:
+            match = re.fullmatch(pattern, current)
+            if match is None:
+                break
+            current = template.format(*match.groups())
+        else:
+            return current
+    return None
 
 
 class Site:
@@ -60,17 +76,7 @@ class Site:
         raise ObjectError(f'site {self._name}: unknown partition {name!r}')
 
     def to_pfn(self, lfn, protocol):
-        import re
-        for chain in self.filename_mapping.get(protocol, ()):
-            current = lfn
-            for pattern, template in chain:
-                match = re.fullmatch(pattern, current)
-                if match is None:
-                    break
-                current = template.format(*match.groups())
-            else:
-                return current
-        return None
+        return map_lfn(self.filename_mapping.get(protocol, ()), lfn)
 
     def key(self):
         return self._name
