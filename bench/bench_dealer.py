@@ -22,23 +22,11 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from serverctl import ROOT, BenchServer, setup_django  # noqa: E402
+from serverctl import DETOX_POLICY, ROOT, BenchServer, setup_django  # noqa: E402
 
 WORK = Path('/tmp/bench-dealer')
 MORGUE = ('T2_AT_Vienna', 'T2_BR_UERJ')
 REASSIGN_FROM = 'e-gamma_ecal'
-DETOX_POLICY = """\
-Partition Default
-On site.name == T2_*
-When site.occupancy > 0.9
-Until site.occupancy < 0.85
-Protect replica.incomplete
-ProtectBlock blockreplica.is_last_transfer_source
-Protect replica.num_full_disk_copy_common_owner < 2
-Dismiss replica.last_block_created older_than 180 days ago
-Protect
-Order increasing replica.last_block_created decreasing replica.size
-"""
 
 
 def policy():

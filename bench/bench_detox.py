@@ -22,20 +22,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-
-NOW = '2025-01-01T00:00:00Z'     # the generator's "now" (bench/generate.py T_END)
-POLICY = """\
-Partition Default
-On site.name == T2_*
-When site.occupancy > 0.9
-Until site.occupancy < 0.85
-Protect replica.incomplete
-ProtectBlock blockreplica.is_last_transfer_source
-Protect replica.num_full_disk_copy_common_owner < 2
-Dismiss replica.last_block_created older_than 180 days ago
-Protect
-Order increasing replica.last_block_created decreasing replica.size
-"""
+sys.path.insert(0, str(ROOT / 'bench'))
+from serverctl import DETOX_POLICY as POLICY  # noqa: E402
+from serverctl import GENERATOR_NOW as NOW  # noqa: E402
 
 
 def status(field):

@@ -27,21 +27,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from serverctl import DETOX_POLICY as POLICY  # noqa: E402
+from serverctl import GENERATOR_NOW as NOW  # noqa: E402
 from serverctl import ROOT, BenchServer  # noqa: E402
 
-NOW = '2025-01-01T00:00:00Z'     # the generator's "now" (bench/generate.py T_END)
-POLICY = """\
-Partition Default
-On site.name == T2_*
-When site.occupancy > 0.9
-Until site.occupancy < 0.85
-Protect replica.incomplete
-ProtectBlock blockreplica.is_last_transfer_source
-Protect replica.num_full_disk_copy_common_owner < 2
-Dismiss replica.last_block_created older_than 180 days ago
-Protect
-Order increasing replica.last_block_created decreasing replica.size
-"""
 
 
 def mysql(*args, stdin=None):

@@ -9,6 +9,20 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+GENERATOR_NOW = '2025-01-01T00:00:00Z'     # the generator's "now" (bench/generate.py T_END)
+# the Detox policy of the benchmarks on the cms preset (bench_detox.py, bench_detox_server.py, bench_dealer.py)
+DETOX_POLICY = """\
+Partition Default
+On site.name == T2_*
+When site.occupancy > 0.9
+Until site.occupancy < 0.85
+Protect replica.incomplete
+ProtectBlock blockreplica.is_last_transfer_source
+Protect replica.num_full_disk_copy_common_owner < 2
+Dismiss replica.last_block_created older_than 180 days ago
+Protect
+Order increasing replica.last_block_created decreasing replica.size
+"""
 
 
 class BenchServer:
