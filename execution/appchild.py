@@ -61,6 +61,8 @@ def main(*, inventory, spec, stdio, changes_fd, supervisor):
         for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD, signal.SIGPIPE):
             signal.signal(sig, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        # forked with them blocked (runner._supervise): a kill that came meanwhile acts now
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, (signal.SIGTERM, signal.SIGINT, signal.SIGHUP))
         _streams(*stdio)
         keep = {0, 1, 2} | ({changes_fd} if changes_fd is not None else set())
         for fd in _open_fds():   # nothing of the server's: database sockets, listening sockets, pipes

@@ -11,6 +11,7 @@ import json
 import os
 import pickle
 import selectors
+import signal
 import socket
 import threading
 import time
@@ -21,7 +22,7 @@ import dynamo.core.executable  # noqa: F401
 import dynamo.dataformat  # noqa: F401
 from dynamo_site.forkgate import GATE
 from execution import appchild, confine, output
-from execution.supervisor import Limits, supervise
+from execution.supervisor import STOP_SIGNALS, Limits, StopSignals, supervise
 
 SCRIPT_FILE = 'exec.py'
 CHANGES_FILE = 'changes.jsonl'
@@ -85,36 +86,50 @@ def fork_application(*, inventory, spec, interactive_fds=None):
     """Fork the supervisor and, under it, the application. Returns Launched (server-side fds)."""
     pipes = _pipes(spec, interactive_fds is not None)
     server = os.getpid()
+    pid, mask = _fork()
+    if pid:
+        return _launched(pid, pipes)
+    # ---- the supervisor: never returns
+    try:
+        stop = StopSignals()
+        stop.install(unblock=mask)
+        confine.die_with(server)
+        confine.become_subreaper()
+        for r, _ in pipes.values():
+            os.close(r)
+        _supervise(inventory, spec, *_ends(pipes, interactive_fds), stop=stop)
+    finally:
+        os._exit(70)
+
+
+def _fork():
+    """os.fork() of the server, with the stop signals blocked in this thread across it: the child
+    receives them only once it has handlers of its own. Returns (pid, the mask to restore)."""
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     with GATE.exclusive():   # no thread of the server is inside the database library now
         pid = os.fork()
         if pid == 0:
             GATE.reset_in_child()
     if pid:
-        return _launched(pid, pipes)
-    # ---- the supervisor: never returns
-    try:
-        confine.die_with(server)
-        confine.become_subreaper()
-        for r, _ in pipes.values():
-            os.close(r)
-        _supervise(inventory, spec, *_ends(pipes, interactive_fds))
-    finally:
-        os._exit(70)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+    return pid, mask
 
 
-def _supervise(inventory, spec, stdio, changes_fd, report_fd):
+def _supervise(inventory, spec, stdio, changes_fd, report_fd, *, stop):
     """In the supervisor: fork the application, keep only the report pipe, watch it to its end."""
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)   # appchild unblocks them
     app = os.fork()
     if app == 0:
         appchild.main(inventory=inventory, spec=spec, stdio=stdio, changes_fd=changes_fd,
                       supervisor=os.getppid())
+    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
     for fd in appchild._open_fds():
         if fd != report_fd:
             try:
                 os.close(fd)
             except OSError:
                 pass
-    supervise(app_pid=app, limits=spec.limits, report_fd=report_fd)
+    supervise(app_pid=app, limits=spec.limits, report_fd=report_fd, stop=stop)
 
 
 class Spare:
@@ -155,15 +170,14 @@ def fork_spare(*, inventory):
     """A Spare supervisor of the current image (call from the server's loop)."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     server = os.getpid()
-    with GATE.exclusive():
-        pid = os.fork()
-        if pid == 0:
-            GATE.reset_in_child()
+    pid, mask = _fork()
     if pid:
         theirs.close()
         return Spare(pid, ours, inventory.version)
     # ---- the spare: waits for one application, then is its supervisor; never returns
     try:
+        stop = StopSignals()
+        stop.install(unblock=mask)
         confine.die_with(server)
         confine.become_subreaper()
         keep = theirs.fileno()
@@ -180,7 +194,7 @@ def fork_spare(*, inventory):
         stdio, report_fd = tuple(fds[:3]), fds[3]
         changes_fd = fds[4] if len(fds) > 4 else None
         theirs.close()
-        _supervise(inventory, spec, stdio, changes_fd, report_fd)
+        _supervise(inventory, spec, stdio, changes_fd, report_fd, stop=stop)
     finally:
         os._exit(70)
 

@@ -109,21 +109,41 @@ class Tree:
             time.sleep(0.01)
 
 
-def supervise(*, app_pid, limits, report_fd, interval=0.3):
-    """Watch the application `app_pid` (a child of this process) until it ends; report; exit."""
-    stop = {'signal': None, 'at': None}
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
-    def on_signal(sig, _frame):
+
+class StopSignals:
+    """The stop signals of a supervisor, caught from its first moment: the server forks it with
+    them blocked, and it unblocks them once these handlers are in place, so that a kill that comes
+    before the application is watched is kept for it, never lost to a handler of the server's."""
+
+    def __init__(self):
+        self.signal = None
+        self.at = None
+        self.app_pid = None
+
+    def install(self, unblock=None):
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, self._on_signal)
+        if unblock is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, unblock)
+
+    def _on_signal(self, sig, _frame):
         if sig == signal.SIGINT:
-            try:
-                os.killpg(app_pid, signal.SIGINT)   # an interactive Ctrl-C goes to the application
-            except (ProcessLookupError, PermissionError):
-                pass
+            if self.app_pid is not None:
+                try:
+                    os.killpg(self.app_pid, signal.SIGINT)   # an interactive Ctrl-C goes to the application
+                except (ProcessLookupError, PermissionError):
+                    pass
             return
-        if stop['signal'] is None:
-            stop['signal'], stop['at'] = sig, time.monotonic()
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, on_signal)
+        if self.signal is None:
+            self.signal, self.at = sig, time.monotonic()
+
+
+def supervise(*, app_pid, limits, report_fd, stop, interval=0.3):
+    """Watch the application `app_pid` (a child of this process) until it ends; report; exit.
+    `stop`: the StopSignals installed when this process began."""
+    stop.app_pid = app_pid
     tree = Tree()
     outcome = {}
     peak = {'memory': 0, 'processes': 0}
@@ -133,11 +153,11 @@ def supervise(*, app_pid, limits, report_fd, interval=0.3):
         app_status = tree.reaped.get(app_pid)
         if app_status is not None:
             break
-        if stop['signal'] is not None:
+        if stop.signal is not None:
             if 'stopped' not in outcome:
-                outcome['stopped'] = stop['signal']
+                outcome['stopped'] = stop.signal
                 tree.signal_all(signal.SIGTERM)
-            elif time.monotonic() - stop['at'] > STOP_GRACE:
+            elif time.monotonic() - stop.at > STOP_GRACE:
                 tree.kill_all()
         now = time.monotonic()
         if now - last_check >= interval and 'limit' not in outcome:

@@ -1,5 +1,7 @@
 """The scheduler's rules, driven one turn at a time in this process (real forks, real database):
 first in, first out; at most one writer; readers beside it up to the limit; kills and timeouts."""
+import time
+
 import pytest
 
 from execution.models import Application, AppState
@@ -101,3 +103,33 @@ def test_a_write_request_whose_script_changed_is_refused(make_server, make_appli
     row = Application.objects.get(id=app.id)
     assert row.state == 'authfailed' and 'not the one authorized' in row.message
     assert '/W/Edited/RAW' not in server.scheduler.runtime.inventory.datasets
+
+
+@pytest.mark.parametrize('spare', [False, True], ids=['forked', 'spare'])
+def test_a_kill_sent_the_moment_an_application_starts_ends_it_at_once(make_server, make_application, spare):
+    # the server has a SIGTERM handler of its own (runserver_dynamo's); a supervisor forked from it
+    # must never let that handler swallow the kill that comes before it watches its application
+    import signal
+    previous = signal.signal(signal.SIGTERM, lambda *_: None)
+    try:
+        server = make_server()
+        if not spare:
+            server.scheduler._keep_spare = lambda: None    # forked on demand, not from a spare
+        else:
+            run_until(server, lambda: server.scheduler.spare is not None, timeout=10, what='a spare')
+        app = make_application(server, SLEEPER, args='60')
+        original = server.scheduler._start_app
+
+        def start_and_kill(record):
+            started = original(record)
+            for run in server.scheduler.running.values():
+                server.scheduler.kill(run, 'killed on request')   # SIGTERM right after the fork
+            return started
+        server.scheduler._start_app = start_and_kill
+        start = time.monotonic()
+        run_until(server, lambda: finished(app), timeout=25, what='the end of the killed application')
+        assert time.monotonic() - start < 10    # not the 30 s grace before SIGKILL
+        row = Application.objects.get(id=app.id)
+        assert (row.state, row.message) == ('killed', 'killed on request')
+    finally:
+        signal.signal(signal.SIGTERM, previous)
