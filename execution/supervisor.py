@@ -55,6 +55,21 @@ def _private_memory(pid):
         return 0
 
 
+def _signal_descendant(pid, sig, tree):
+    try:
+        fd = os.pidfd_open(pid)
+    except OSError:          # gone already
+        return
+    try:
+        info = _stat(pid)
+        if info is not None and info[0] in tree:
+            signal.pidfd_send_signal(fd, sig)
+    except ProcessLookupError:
+        pass
+    finally:
+        os.close(fd)
+
+
 class Tree:
     """The descendants of this process, read from /proc."""
 
@@ -90,12 +105,14 @@ class Tree:
         return found, sum(cpu.get(p, 0.) for p in found)
 
     def signal_all(self, sig):
+        """Signal every descendant; returns the pids listed. A pid is signalled through a pidfd
+        opened on it and only if, once the pidfd holds it, its parent is this process or one of the
+        tree: between the listing and the signal a descendant may end and its pid be given to a
+        process of anyone else's (pids wrap around), which must never be stopped or killed."""
         members, _ = self.members()
+        tree = set(members) | {self.me}
         for pid in members:
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
+            _signal_descendant(pid, sig, tree)
         return members
 
     def kill_all(self, rounds=50):
