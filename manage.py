@@ -13,6 +13,8 @@ def main():
         elif arg.startswith('--config='):
             os.environ['DYNAMO_CONFIG'] = os.path.abspath(arg.split('=', 1)[1])
     from dynamo_site.config import ConfigError
+    from dynamo_site.signals import unblock_inherited
+    unblock_inherited()
     try:
         from dynamo_site import bootstrap
         bootstrap.prepare(sys.argv[1] if len(sys.argv) > 1 else '')

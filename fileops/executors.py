@@ -83,10 +83,10 @@ class StreamedCopy:
         self._local = threading.local()
 
     def _context(self):
-        import gfal2
+        from fileops.backends.gfal import creat_context
         local = self._local
         if getattr(local, 'pid', None) != os.getpid():
-            local.ctx, local.pid = gfal2.creat_context(), os.getpid()
+            local.ctx, local.pid = creat_context(), os.getpid()
         return local.ctx
 
     def copy(self, source, dest, *, size, checksum):

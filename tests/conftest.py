@@ -134,8 +134,20 @@ class ServerProcess:
         """Have the server print its threads' stacks to its log (SIGUSR1), for a test's message."""
         import signal
         if self.proc.poll() is None:
+            before = len(self.log())
             self.proc.send_signal(signal.SIGUSR1)
             time.sleep(1)
+            if 'Thread 0x' not in self.log()[before:]:   # not even that: say what state it is in
+                try:
+                    with open(f'/proc/{self.proc.pid}/status') as f:
+                        status = [line for line in f if line.split(':')[0] in
+                                  ('State', 'SigPnd', 'ShdPnd', 'SigBlk', 'SigIgn', 'SigCgt', 'TracerPid')]
+                    with open(f'/proc/{self.proc.pid}/wchan') as f:
+                        status.append(f'wchan: {f.read()}\n')
+                except OSError as exc:
+                    status = [f'no /proc entry: {exc}\n']
+                with open(self.log_path, 'a') as log:
+                    log.write(f'[test] server {self.proc.pid} printed no stacks on SIGUSR1:\n' + ''.join(status))
 
 
 # an operator of target application, identified by a trusted proxy's header (servers started with

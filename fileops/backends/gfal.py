@@ -8,6 +8,7 @@ copy or touch the inventory: the task layer above does. One gfal2 context per th
 import errno
 import logging
 import os
+import signal
 import stat as statmod
 import threading
 import time
@@ -38,6 +39,18 @@ def _endpoint(url: str) -> str:
     parts = urlsplit(url)
     return f'{parts.scheme}://{parts.netloc}'
 
+
+
+def creat_context():
+    """gfal2.creat_context() without its side effect on the calling thread: making a context blocks
+    nearly every signal in that thread (51 of them, SIGTERM and SIGINT included) and leaves them
+    blocked, so a worker that made one in its main thread no longer stopped on SIGTERM, and every
+    process it started afterwards inherited the mask. Threads gfal2 starts meanwhile keep it."""
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    try:
+        return gfal2.creat_context()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 class Gfal2Backend:
     """Copy, delete, stat, checksum and list files on any storage gfal2 speaks to.
@@ -80,7 +93,7 @@ class Gfal2Backend:
                 os.environ.setdefault(key, value)
             if self.ca_dir:
                 os.environ['X509_CERT_DIR'] = self.ca_dir
-        ctx = gfal2.creat_context()
+        ctx = creat_context()
         ctx.set_opt_integer('CORE', 'NAMESPACE_TIMEOUT', int(self.namespace_timeout))
         # the mock plugin sleeps 5 s per copy by default; a bookkeeping benchmark wants none
         ctx.set_opt_integer('MOCK PLUGIN', 'MIN_TRANSFER_TIME', 0)

@@ -149,6 +149,19 @@ def test_injection_without_server_is_stored_and_shown_at_next_start(start_server
     assert fnal['total_usage'] == 15
 
 
+def test_a_server_started_with_every_signal_blocked_still_stops_on_sigterm(start_server):
+    # a mask survives fork and exec: e.g. a parent that made a gfal2 context in its main thread
+    blocked = signal.valid_signals() - {signal.SIGKILL, signal.SIGSTOP}
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
+    try:
+        server = start_server()          # its process starts with this thread's mask
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+    start = time.monotonic()
+    assert server.stop(signal.SIGTERM) == 0, server.log()
+    assert time.monotonic() - start < 10
+
+
 def test_sigterm_stops_the_server_with_exit_code_0(start_server):
     server = start_server()
     assert Server.objects.count() == 1, 'a running server is registered'

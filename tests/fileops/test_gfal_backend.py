@@ -253,3 +253,22 @@ def test_a_forked_worker_copies_with_a_context_of_its_own(backend, local_site, x
 def test_the_copy_timeout_grows_with_the_file_size(backend):
     small, large = backend.timeout_for(1 << 20), backend.timeout_for(20 << 30)
     assert backend.base_timeout < small < large <= backend.max_timeout
+
+
+def test_making_a_context_leaves_the_threads_signal_mask_as_it_was(backend, local_site, tmp_path):
+    # gfal2.creat_context() blocks 51 signals in its calling thread; a worker that made its context in
+    # its main thread stopped answering SIGTERM, and every process it started inherited the mask
+    import signal
+    import threading
+    seen = {}
+
+    def in_a_fresh_thread():
+        before = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+        (tmp_path / 'f').write_bytes(b'x')
+        backend.stat('file://' + str(tmp_path / 'f'))        # the thread's first call makes its context
+        seen['masks'] = before, signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    thread = threading.Thread(target=in_a_fresh_thread)
+    thread.start()
+    thread.join(30)
+    before, after = seen['masks']
+    assert after == before == set()
