@@ -184,7 +184,8 @@ def test_explain_names_the_deciding_line_and_every_value_read(crafted_server):
     assert '      blockreplica.is_locked = {l1: True, l2: False}' in lines        # the lock store's lock
     assert '      replica.num_full_disk_copy_common_owner = 1' in lines
     r = server.detox('--explain', 'T1_X', '/Locked/X/AOD', '--policy', str(server.policy), '--now', NOW)
-    assert r.returncode == 0 and 'not considered: the site is not a target of the policy' in r.stdout
+    assert r.returncode == 0 and 'not considered: the site is not a target of the policy' in r.stdout, \
+        r.stdout + r.stderr
 
 
 def test_a_lock_made_through_the_web_protects_in_the_next_cycle(crafted_server):
