@@ -98,6 +98,9 @@ class DynamoServer:
             self.http.start()
             log.info('serving on %s://%s (inventory loading)', self.http.scheme, self.bind)
         self._load()
+        # web writes are taken from now on: the image is served (reads answer), and a write queued
+        # before the loop's first turn waits for it instead of being refused while the server starts
+        RUNTIME.executor_active = True
         hub = Hub()
         self.scheduler = Scheduler(server_id=self.record.id, runtime=RUNTIME, hub=hub,
                                    readonly_db=readonly_settings())
@@ -110,7 +113,6 @@ class DynamoServer:
             self.apps.start()
         RUNTIME.wake = self.wake
         RUNTIME.hub = hub
-        RUNTIME.executor_active = True
         servers.server_heartbeat(server_id=self.record.id, state=ServerState.ONLINE,
                                  seq=RUNTIME.inventory.seq, digest=RUNTIME.inventory.digest, detail='')
         log.info('server online (%s) at seq %d', TOPOLOGY.role, RUNTIME.inventory.seq)

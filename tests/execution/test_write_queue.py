@@ -62,3 +62,31 @@ def test_while_a_writer_holds_the_lease_only_its_requests_are_applied(make_serve
     finally:
         lease_release(holder)
     run_until(server, lambda: state(other) == RequestState.APPLIED, what='the other request after the release')
+
+
+def test_a_web_write_sent_while_the_server_finishes_starting_is_applied_not_refused(make_server, monkeypatch):
+    # the image is served (reads answer 200) a moment before the loop's first turn: a write sent
+    # then waits for the loop instead of being answered 503 "no server loop is running"
+    import threading
+    from execution import server as server_module
+    from execution.writepath import submit_write
+    outcome = {}
+    real_hub = server_module.Hub
+
+    def hub_and_a_write():   # called by start() after the load, before the loop turns
+        def write():
+            try:
+                outcome['value'] = submit_write(lambda inv: inv.update(Dataset('/Early/Write/RAW')) and 'ok',
+                                                origin='test', timeout=30)
+            except Exception as exc:    # noqa: BLE001 - the test reports it
+                outcome['error'] = exc
+        thread = threading.Thread(target=write)
+        thread.start()
+        outcome['thread'] = thread
+        thread.join(0.5)     # it has been sent (and refused at once, before the fix)
+        return real_hub()
+    monkeypatch.setattr(server_module, 'Hub', hub_and_a_write)
+    server = make_server(demo=False)
+    run_until(server, lambda: not outcome['thread'].is_alive(), timeout=30, what='the write')
+    assert 'error' not in outcome, outcome.get('error')
+    assert '/Early/Write/RAW' in server.scheduler.runtime.inventory.datasets
