@@ -151,8 +151,18 @@ def test_the_console_completes_dataset_names_and_explains_the_inventory(server):
         os.write(master, b'\nhelp(inventory)\n')
         read_until(b'inventory.find_dataset(name)')
         assert b'_setattr' not in seen and b'begin(' not in seen   # the public API, not the internals
+        # Ctrl-D at the next prompt, as a user types it (not while the help is still being printed)
+        help_at = seen.index(b'inventory.find_dataset(name)')
+        deadline = time.monotonic() + 20
+        while b'>>> ' not in seen[help_at:]:
+            if select.select([master], [], [], 0.2)[0]:
+                seen += os.read(master, 65536)
+            assert time.monotonic() < deadline, seen.decode(errors='replace')
         os.write(master, b'\x04')
-        assert proc.wait(timeout=20) == 0
+        try:
+            assert proc.wait(timeout=20) == 0
+        except subprocess.TimeoutExpired:
+            raise AssertionError('the console did not end on Ctrl-D; it showed:\n' + seen.decode(errors='replace'))
     finally:
         if proc.poll() is None:
             proc.kill()
