@@ -32,7 +32,6 @@ from serverctl import GENERATOR_NOW as NOW  # noqa: E402
 from serverctl import ROOT, BenchServer  # noqa: E402
 
 
-
 def mysql(*args, stdin=None):
     return subprocess.run(['mysql', '-uroot', '-h127.0.0.1', *args], stdin=stdin, check=True,
                           capture_output=True, text=True).stdout

@@ -30,8 +30,6 @@ def _cycle(request):
         raise NotFound(str(exc)) from None
 
 
-
-
 def _text(request, name):
     value = request.get(name)
     return value if isinstance(value, str) and value else None

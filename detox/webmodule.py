@@ -65,8 +65,6 @@ def _one(request, name):
     return value
 
 
-
-
 def _cycle(request, name='id'):
     value = _one(request, name)
     if value is None:

@@ -31,8 +31,6 @@ def _record(row):
     return {k: (v.isoformat() if hasattr(v, 'isoformat') else v) for k, v in row.items()}
 
 
-
-
 class Reports(WebModule):
     """Reports, newest first: `site`, `state` (new, running, compared, applied, reported, stopped,
     failed), `limit` (100, at most 10000)."""

@@ -39,8 +39,6 @@ def _one(request, name):
     return value or None
 
 
-
-
 class _Tasks(WebModule):
     kind = None
 

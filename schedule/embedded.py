@@ -11,6 +11,7 @@ from django.db import close_old_connections, connections
 from execution.topology import TOPOLOGY
 from schedule import services
 from schedule.selectors import embedded_enabled as enabled
+from schedule.selectors import embedded_setting
 
 log = logging.getLogger('dynamo.schedule')
 
@@ -51,8 +52,7 @@ def _loop(stop_event):
 def start(stop_event):
     """execution.embedded's start(stop_event) -> handle (a thread), or None when Celery runs it."""
     if not enabled():
-        why = ('DYNAMO_SCHEDULE_EMBEDDED is off' if settings.CELERY_BROKER_URL == '' or
-               settings.DYNAMO_SCHEDULE_EMBEDDED not in ('auto', '') else 'DYNAMO_CELERY_BROKER is set')
+        why = 'DYNAMO_SCHEDULE_EMBEDDED is off' if embedded_setting() == 'no' else 'DYNAMO_CELERY_BROKER is set'
         log.info('schedule: not run by this server (%s): Celery beat runs it, or nothing', why)
         return None
     thread = threading.Thread(target=_loop, args=(stop_event,), name='schedule', daemon=True)

@@ -39,14 +39,20 @@ def run_row(run):
     return row
 
 
-def embedded_enabled():
-    """Does runserver_dynamo run the schedule (DYNAMO_SCHEDULE_EMBEDDED: auto = when no broker)?"""
+def embedded_setting():
+    """DYNAMO_SCHEDULE_EMBEDDED as 'yes', 'no' or 'auto' (anything else reads as auto)."""
     mode = settings.DYNAMO_SCHEDULE_EMBEDDED
     if mode in ('yes', 'on', 'true', '1'):
-        return True
+        return 'yes'
     if mode in ('no', 'off', 'false', '0'):
-        return False
-    return not settings.CELERY_BROKER_URL
+        return 'no'
+    return 'auto'
+
+
+def embedded_enabled():
+    """Does runserver_dynamo run the schedule (DYNAMO_SCHEDULE_EMBEDDED: auto = when no broker)?"""
+    setting = embedded_setting()
+    return setting == 'yes' or (setting == 'auto' and not settings.CELERY_BROKER_URL)
 
 
 def mode():

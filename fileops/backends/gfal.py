@@ -40,7 +40,6 @@ def _endpoint(url: str) -> str:
     return f'{parts.scheme}://{parts.netloc}'
 
 
-
 def creat_context():
     """gfal2.creat_context() without its side effect on the calling thread: making a context blocks
     nearly every signal in that thread (51 of them, SIGTERM and SIGINT included) and leaves them
@@ -51,6 +50,7 @@ def creat_context():
         return gfal2.creat_context()
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
 
 class Gfal2Backend:
     """Copy, delete, stat, checksum and list files on any storage gfal2 speaks to.

@@ -30,8 +30,6 @@ def _budget():
     return selectors.Budget(settings.DYNAMO_WEB_QUERY_SECONDS)
 
 
-
-
 def _paged(module, request, kind, query):
     """query(offset, limit) -> selectors.Rows, within MAX_ROWS[kind]; the message says which rows."""
     maximum = MAX_ROWS[kind]
